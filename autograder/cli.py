@@ -19,6 +19,41 @@ def _demo(args: argparse.Namespace) -> int:
     return experiments_main(["all", "--profile", "smoke", "--out", str(args.out)])
 
 
+def _grade(args: argparse.Namespace) -> int:
+    """Everything, as Gradescope scores it: results.json and feedback.md in --out."""
+    from autograder.engine import grade_submission
+    from autograder.report import render_terminal
+
+    report = grade_submission(args.submission, out_dir=args.out, questions=args.question)
+    print(render_terminal(report, public_only=False))
+    print(f"results: {args.out / 'results.json'}; feedback: {args.out / 'feedback.md'}")
+    return 0 if report.status == "graded" else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    """The public checks only, readable in a terminal."""
+    from autograder.engine import grade_submission
+    from autograder.report import render_terminal
+
+    report = grade_submission(args.submission, public_only=True, questions=args.question)
+    print(render_terminal(report, public_only=True))
+    return 0 if report.status == "graded" else 1
+
+
+def _goldens(args: argparse.Namespace) -> int:
+    """Regenerate (or, with --check, compare) the golden files from the reference."""
+    from autograder.goldens import GOLDENS_DIR, compare_goldens, write_goldens
+
+    if args.check:
+        problems = compare_goldens(GOLDENS_DIR)
+        for problem in problems:
+            print(f"stale golden: {problem}", file=sys.stderr)
+        print("goldens are up to date" if not problems else "run `python grade.py goldens`")
+        return 1 if problems else 0
+    print(f"wrote {write_goldens(GOLDENS_DIR)}")
+    return 0
+
+
 def _experiments(args: argparse.Namespace) -> int:
     from reference.experiments import main as experiments_main
 
@@ -35,6 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the main job on the bundled example")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
     demo.set_defaults(run=_demo)
+    for name, function, text in (
+        ("grade", _grade, "grade a submission as Gradescope would (all checks)"),
+        ("check", _check, "run the public checks on a notebook (for students)"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("submission", type=Path, help="the .ipynb (or .py) to grade")
+        sub.add_argument(
+            "--question",
+            action="append",
+            metavar="Q",
+            help="only this question, e.g. 2.3.4 (repeatable)",
+        )
+        if name == "grade":
+            sub.add_argument(
+                "--out",
+                type=Path,
+                default=Path("out/grade"),
+                help="folder for results.json and feedback.md",
+            )
+        sub.set_defaults(run=function)
+    goldens = commands.add_parser("goldens", help="regenerate the golden outputs (explicit)")
+    goldens.add_argument("--check", action="store_true", help="compare instead of writing")
+    goldens.set_defaults(run=_goldens)
     experiments = commands.add_parser(
         "experiments",
         help="the reference experiments (same as python -m reference.experiments)",

@@ -1,0 +1,183 @@
+"""Checks of 2.2.1 ScaledDotAttention, 2.2.2 CausalScaledDotAttention and 2.3.4 multi-head."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autograder.checks.base import CheckContext, CheckFailed, check
+
+
+def _weights_in_reference_layout(ctx: CheckContext, case: str, suffix: str = "") -> np.ndarray:
+    """The student's attention weights as (B, k, L); (B, L, k) is accepted and transposed."""
+    out = ctx.probe(case)
+    expected = ctx.golden(case)[f"weights{suffix}"]
+    weights = out.arrays.get(f"weights{suffix}")
+    if weights is None:
+        ctx.fail("forward returned no attention weights (the second returned value)")
+    if weights.shape == expected.shape:
+        return weights
+    if weights.shape == expected.transpose(0, 2, 1).shape:
+        return weights.transpose(0, 2, 1)
+    raise CheckFailed(
+        f"attention weights have shape {weights.shape}; expected (batch, queries, keys) = "
+        f"{expected.shape} or (batch, keys, queries) = {expected.transpose(0, 2, 1).shape}"
+    )
+
+
+def _context(ctx: CheckContext, case: str, suffix: str = "") -> None:
+    out = ctx.probe(case)
+    ctx.expect_close(
+        out.arrays[f"context{suffix}"],
+        ctx.golden(case)[f"context{suffix}"],
+        what="the context",
+        dtype=out.data["dtype"],
+    )
+
+
+# 2.2.1 ---------------------------------------------------------------------------------------
+
+
+@check("2.2.1", "context-3d", "ScaledDotAttention: context for 3D queries", cases=["sdpa_3d"])
+def sdpa_context_3d(ctx: CheckContext) -> None:
+    _context(ctx, "sdpa_3d")
+
+
+@check("2.2.1", "context-2d", "ScaledDotAttention: 2D queries (batch x hidden)", cases=["sdpa_2d"])
+def sdpa_context_2d(ctx: CheckContext) -> None:
+    _context(ctx, "sdpa_2d")
+
+
+@check(
+    "2.2.1", "weights", "ScaledDotAttention: attention weights (either layout)", cases=["sdpa_3d"]
+)
+def sdpa_weights(ctx: CheckContext) -> None:
+    out = ctx.probe("sdpa_3d")
+    ctx.expect_close(
+        _weights_in_reference_layout(ctx, "sdpa_3d"),
+        ctx.golden("sdpa_3d")["weights"],
+        what="the attention weights",
+        dtype=out.data["dtype"],
+    )
+
+
+@check(
+    "2.2.1",
+    "rows-sum-to-one",
+    "ScaledDotAttention: each query's weights sum to 1",
+    cases=["sdpa_3d"],
+)
+def sdpa_rows(ctx: CheckContext) -> None:
+    weights = _weights_in_reference_layout(ctx, "sdpa_3d")
+    sums = weights.sum(axis=2)
+    ctx.expect(
+        np.allclose(sums, 1.0, atol=1e-5),
+        f"each query's weights over the keys should sum to 1; sums range "
+        f"{sums.min():.4g}..{sums.max():.4g} (softmax over the keys axis?)",
+    )
+
+
+@check(
+    "2.2.1",
+    "scaling",
+    "ScaledDotAttention: scaled by 1/sqrt(hidden) at another size",
+    cases=["sdpa_scaled"],
+)
+def sdpa_scaling(ctx: CheckContext) -> None:
+    _context(ctx, "sdpa_scaled")
+
+
+# 2.2.2 ---------------------------------------------------------------------------------------
+
+
+@check(
+    "2.2.2",
+    "match",
+    "CausalScaledDotAttention: context and weights match the reference",
+    cases=["causal"],
+)
+def causal_match(ctx: CheckContext) -> None:
+    out = ctx.probe("causal")
+    _context(ctx, "causal")
+    ctx.expect_close(
+        _weights_in_reference_layout(ctx, "causal"),
+        ctx.golden("causal")["weights"],
+        what="the attention weights",
+        dtype=out.data["dtype"],
+    )
+
+
+@check(
+    "2.2.2",
+    "no-future",
+    "CausalScaledDotAttention: no attention to future positions",
+    cases=["causal"],
+)
+def causal_no_future(ctx: CheckContext) -> None:
+    out = ctx.probe("causal")
+    start = ctx.goldens.meta["perturb_from"]
+    before, after = out.arrays["context"], out.arrays["context_perturbed"]
+    ctx.expect_shape(after, before.shape, what="the context")
+    moved = np.abs(before[:, :start] - after[:, :start]).max()
+    ctx.expect(
+        moved < 1e-6,
+        f"changing only positions >= {start} moved the outputs of earlier positions "
+        f"(by up to {moved:.3g}): a query attends to future keys",
+    )
+
+
+@check(
+    "2.2.2",
+    "first-position",
+    "CausalScaledDotAttention: the first query sees only itself",
+    cases=["causal"],
+)
+def causal_first(ctx: CheckContext) -> None:
+    weights = _weights_in_reference_layout(ctx, "causal")
+    first = weights[:, 0, :]
+    ctx.expect(
+        np.allclose(first[:, 0], 1.0, atol=1e-6) and np.allclose(first[:, 1:], 0, atol=1e-6),
+        f"the first query's weights should be [1, 0, 0, ...]; got {np.round(first[0], 3)}",
+    )
+
+
+# 2.3.4 ---------------------------------------------------------------------------------------
+
+
+@check(
+    "2.3.4",
+    "wo-shape",
+    "MultiHeadCausalScaledDotAttention: W^O maps num_heads*H to H",
+    cases=["mha"],
+)
+def mha_wo(ctx: CheckContext) -> str:
+    out = ctx.probe("mha")
+    return f"W^O found: `{out.data['output_projection']}`"
+
+
+@check("2.3.4", "output-shape", "MultiHeadCausalScaledDotAttention: output shape", cases=["mha"])
+def mha_shape(ctx: CheckContext) -> None:
+    out = ctx.probe("mha")
+    ctx.expect_shape(
+        out.arrays["context"],
+        ctx.golden("mha")["context"].shape,
+        what="the multi-head context (batch, seq, hidden)",
+    )
+
+
+@check(
+    "2.3.4",
+    "causal",
+    "MultiHeadCausalScaledDotAttention: no attention to the future",
+    cases=["mha"],
+)
+def mha_causal(ctx: CheckContext) -> None:
+    out = ctx.probe("mha")
+    start = ctx.goldens.meta["perturb_from"]
+    before, after = out.arrays["context"], out.arrays["context_perturbed"]
+    moved = np.abs(before[:, :start] - after[:, :start]).max()
+    ctx.expect(moved < 1e-6, f"changing positions >= {start} moved earlier outputs by {moved:.3g}")
+
+
+@check("2.3.4", "match", "MultiHeadCausalScaledDotAttention: matches the reference", cases=["mha"])
+def mha_match(ctx: CheckContext) -> None:
+    _context(ctx, "mha")

@@ -1,0 +1,127 @@
+"""Probes of the attention modules (2.2.1, 2.2.2, 2.3.4)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from autograder.probes.common import (
+    Arrays,
+    ContractError,
+    as_tensor_pair,
+    get_definition,
+    in_float64_or_float32,
+    load_state,
+    states,
+    to_numpy,
+)
+from autograder.probes.standins import StandInCausalAttention
+from autograder.sandbox.registry import probe
+
+ATTENTION_CLASSES = ("ScaledDotAttention", "CausalScaledDotAttention")
+
+
+def _forward(module, queries, keys, values, *, what: str) -> Arrays:
+    with torch.no_grad():
+        context, weights = as_tensor_pair(module(queries, keys, values), what=what)
+    out = {"context": to_numpy(context)}
+    if isinstance(weights, torch.Tensor):
+        out["weights"] = to_numpy(weights)
+    return out
+
+
+@probe("attention")
+def attention(
+    submission: ModuleType, *, cls: str, hidden: int, inputs: list[str], **arrays: np.ndarray
+) -> tuple[dict, Arrays]:
+    """Build ``cls(hidden)``, load the given Q/K/V weights, and run forward on each named set of
+    inputs (``queries``/``keys``/``values``, optionally with a ``_perturbed`` suffix)."""
+    if cls not in ATTENTION_CLASSES:
+        raise ValueError(f"unknown attention class {cls}")
+    factory = get_definition(submission, cls)
+    state = states(arrays)
+
+    def run(dtype: torch.dtype) -> Arrays:
+        module = factory(hidden).to(dtype)
+        load_state(module, state, what=cls)
+        out = {}
+        for suffix in inputs:
+            q, k, v = (
+                torch.from_numpy(arrays.get(f"{name}{suffix}", arrays[name])).to(dtype)
+                for name in ("queries", "keys", "values")
+            )
+            for key, value in _forward(module, q, k, v, what=f"{cls}.forward").items():
+                out[f"{key}{suffix}"] = value
+        return out
+
+    return in_float64_or_float32(run)
+
+
+def _find_output_projection(module: torch.nn.Module, hidden: int, heads: int):
+    """W^O found by shape rather than name: a parameter outside ``heads`` mapping h*H features
+    to H, as an ``nn.Linear`` weight (H, h*H) or a raw matrix (h*H, H); and its bias if any."""
+    outside = {n: p for n, p in module.named_parameters() if not n.startswith("heads.")}
+    weight = next(
+        (
+            (n, p)
+            for n, p in outside.items()
+            if tuple(p.shape) in {(hidden, heads * hidden), (heads * hidden, hidden)}
+        ),
+        None,
+    )
+    if weight is None:
+        shapes = {n: tuple(p.shape) for n, p in outside.items()} or "none"
+        raise ContractError(
+            f"no W^O found: expected a parameter of shape ({hidden}, {heads * hidden}) "
+            f"(nn.Linear(num_heads * hidden_size, hidden_size)) outside `heads`; "
+            f"parameters outside heads: {shapes}"
+        )
+    prefix = weight[0].rsplit(".", 1)[0] if "." in weight[0] else ""
+    bias = outside.get(f"{prefix}.bias" if prefix else "bias")
+    if bias is not None and tuple(bias.shape) != (hidden,):
+        bias = None
+    return weight, bias
+
+
+@probe("multihead")
+def multihead(
+    submission: ModuleType, *, hidden: int, heads: int, **arrays: np.ndarray
+) -> tuple[dict, Arrays]:
+    """Build ``MultiHeadCausalScaledDotAttention(hidden, heads)`` with stand-in heads, load the
+    heads' weights and W^O (found by shape), run forward on ``x`` and ``x_perturbed``."""
+    factory = get_definition(submission, "MultiHeadCausalScaledDotAttention")
+    state = states(arrays)
+    original = getattr(submission, "CausalScaledDotAttention", None)
+    submission.CausalScaledDotAttention = StandInCausalAttention
+    try:
+
+        def run(dtype: torch.dtype) -> Arrays:
+            module = factory(hidden, heads).to(dtype)
+            head_state = {k: v for k, v in state.items() if k.startswith("heads.")}
+            load_state(module, head_state, what="MultiHeadCausalScaledDotAttention")
+            (name, weight), bias = _find_output_projection(module, hidden, heads)
+            with torch.no_grad():
+                value = torch.from_numpy(state["W_O.weight"])
+                weight.copy_(value if tuple(weight.shape) == value.shape else value.T)
+                if bias is not None:
+                    bias.copy_(torch.from_numpy(state["W_O.bias"]))
+            out = {}
+            for suffix in ("", "_perturbed"):
+                x = torch.from_numpy(arrays[f"x{suffix}"]).to(dtype)
+                what = "MultiHeadCausalScaledDotAttention.forward"
+                result = _forward(module, x, x, x, what=what)
+                out[f"context{suffix}"] = result["context"]
+            return out
+
+        data, out = in_float64_or_float32(run)
+        module = factory(hidden, heads)
+        data["parameters"] = {n: list(p.shape) for n, p in module.named_parameters()}
+        data["output_projection"] = _find_output_projection(module, hidden, heads)[0][0]
+        return data, out
+    finally:
+        if original is None:
+            del submission.CausalScaledDotAttention
+        else:
+            submission.CausalScaledDotAttention = original

@@ -1,0 +1,81 @@
+"""Helpers shared by the probes: contract errors, weight loading, dtype fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class ContractError(Exception):
+    """The submission does not follow the assignment's contract (a missing class, a changed
+    given part, a wrong return type); the message is shown to the student as it is."""
+
+
+def get_definition(submission: ModuleType, name: str) -> Any:
+    """A class or function of the submission, or a ContractError naming what is missing."""
+    value = getattr(submission, name, None)
+    if value is None:
+        raise ContractError(f"`{name}` is not defined in the notebook")
+    return value
+
+
+def states(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``state.*`` arrays of a probe call, without the prefix."""
+    return {k[len("state.") :]: v for k, v in arrays.items() if k.startswith("state.")}
+
+
+def load_state(module: nn.Module, state: dict[str, np.ndarray], *, what: str) -> None:
+    """Copy reference-shaped weights into a student module by parameter name."""
+    own = dict(module.named_parameters())
+    missing = sorted(set(state) - set(own))
+    if missing:
+        raise ContractError(
+            f"{what} has no parameter `{missing[0]}` (the given `__init__` creates it; "
+            "keep the given part of the class unchanged)"
+        )
+    with torch.no_grad():
+        for name, value in state.items():
+            if tuple(own[name].shape) != value.shape:
+                raise ContractError(
+                    f"{what}.{name} has shape {tuple(own[name].shape)}, expected {value.shape}"
+                )
+            own[name].copy_(torch.from_numpy(value))
+
+
+def as_tensor_pair(output: Any, *, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A forward's ``(context, attention_weights)``, checked to be two tensors."""
+    if not isinstance(output, tuple | list) or len(output) != 2:
+        raise ContractError(f"{what} must return a tuple (output, attention_weights)")
+    first, second = output
+    if not isinstance(first, torch.Tensor):
+        raise ContractError(f"{what} returned {type(first).__name__} instead of a tensor")
+    return first, second
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A tensor (or anything array-like) as a float64/int64 numpy array."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.is_floating_point():
+            value = value.double()
+        return value.numpy()
+    return np.asarray(value)
+
+
+Arrays = dict[str, np.ndarray]
+
+
+def in_float64_or_float32(run: Callable[[torch.dtype], Arrays]) -> tuple[dict, Arrays]:
+    """Run a probe in float64; if the student's code only works in float32 (a float32 tensor
+    created inside forward, say), run it again in float32 and say so in the data."""
+    try:
+        return {"dtype": "float64"}, run(torch.float64)
+    except ContractError:
+        raise
+    except (RuntimeError, TypeError):
+        return {"dtype": "float32"}, run(torch.float32)

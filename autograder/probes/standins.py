@@ -1,0 +1,54 @@
+"""Stand-ins for model parts, so that one question is graded apart from the others.
+
+``StandInCausalAttention`` replaces the student's ``CausalScaledDotAttention`` while their
+``DecoderOnlyTransformer.forward`` (2.3.1) or ``MultiHeadCausalScaledDotAttention`` (2.3.4) is
+probed, so a bug in 2.2.2 does not cost those questions too. It is written with torch's own
+``scaled_dot_product_attention`` and returns no attention weights (zeros), so it is not a
+solution to copy. ``ScriptedDecoder`` drives ``decoder_generate`` (2.3.2) with logits the parent
+chose, independent of the student's transformer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class StandInCausalAttention(nn.Module):
+    """Causal attention with the given part's parameters (Q, K, V) and torch's kernel."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.Q = nn.Linear(hidden_size, hidden_size)
+        self.K = nn.Linear(hidden_size, hidden_size)
+        self.V = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, queries, keys, values):
+        batch = keys.size(0)
+        q = self.Q(queries.reshape(batch, -1, self.hidden_size))  # (B, k, H)
+        k, v = self.K(keys), self.V(values)  # (B, L, H)
+        mask = torch.ones(q.size(1), k.size(1), dtype=torch.bool, device=q.device).tril()
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, k, H)
+        return context, torch.zeros(batch, q.size(1), k.size(1), dtype=q.dtype)
+
+
+class ScriptedDecoder(nn.Module):
+    """A decoder whose last-position argmax follows ``script`` and that records its inputs."""
+
+    def __init__(self, script: list[int], vocab_size: int) -> None:
+        super().__init__()
+        self.script, self.vocab_size = list(script), vocab_size
+        self.calls: list[list[int]] = []
+        self.anchor = nn.Parameter(torch.zeros(1))  # so that next(model.parameters()) works
+
+    def forward(self, inputs, *args, **kwargs):
+        if not isinstance(inputs, torch.Tensor):
+            inputs = torch.as_tensor(inputs)
+        rows = inputs.reshape(-1, inputs.shape[-1]) if inputs.dim() > 0 else inputs.reshape(1, 1)
+        self.calls.append([int(t) for t in rows[0].tolist()])
+        step = min(len(self.calls) - 1, len(self.script) - 1)
+        logits = torch.zeros(rows.size(0), rows.size(1), self.vocab_size)
+        logits[:, :, self.script[step]] = 1.0
+        return logits, torch.zeros(1, rows.size(0), rows.size(1), rows.size(1))

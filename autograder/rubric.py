@@ -1,0 +1,51 @@
+"""The rubric: points and visibility per check, from a TOML file a course can edit."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.checks.base import VISIBILITIES, Check
+
+DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric.toml"
+
+
+@dataclass(frozen=True)
+class RubricLine:
+    """Points and visibility of one check."""
+
+    points: float
+    """Points the check is worth."""
+    visibility: str
+    """Gradescope visibility."""
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The rubric file, parsed and validated."""
+
+    title: str
+    """Assignment title for reports."""
+    lines: dict[str, RubricLine]
+    """By check id."""
+
+    def line(self, check: Check) -> RubricLine:
+        return self.lines.get(check.id, RubricLine(1.0, "visible"))
+
+
+def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
+    """Read and validate a rubric file; errors name the offending line."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"cannot read rubric {path}: {error}") from None
+    lines = {}
+    for check_id, entry in data.get("checks", {}).items():
+        points, visibility = entry.get("points", 1.0), entry.get("visibility", "visible")
+        if not isinstance(points, int | float) or points < 0:
+            raise ValueError(f"rubric {path}: {check_id} has invalid points {points!r}")
+        if visibility not in VISIBILITIES:
+            raise ValueError(f"rubric {path}: {check_id} has invalid visibility {visibility!r}")
+        lines[check_id] = RubricLine(float(points), visibility)
+    return Rubric(title=data.get("title", "Autograder"), lines=lines)
