@@ -1,0 +1,29 @@
+"""Sandbox: the only place student code runs.
+
+``run_probes`` (parent side) starts a child process per submission, isolated (rlimits; as root
+also its own user, PID, network and mount namespaces), imports the student's module there and
+runs probes on it; results come back as JSON and ``.npy`` files, never pickles. Probes are
+child-side functions registered with ``@probe("name")``. See docs/sandbox.md.
+"""
+
+from .model import (
+    ProbeCall,
+    ProbeError,
+    ProbeResult,
+    SandboxError,
+    SandboxLimits,
+    Status,
+)
+from .registry import probe
+from .runner import run_probes
+
+__all__ = [
+    "ProbeCall",
+    "ProbeError",
+    "ProbeResult",
+    "SandboxError",
+    "SandboxLimits",
+    "Status",
+    "probe",
+    "run_probes",
+]

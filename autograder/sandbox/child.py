@@ -1,0 +1,200 @@
+"""Child side: the sandbox's main loop, started by ``runner`` as
+
+    python -s -P -S -B -c BOOTSTRAP WORKSPACE EVENT_FD
+
+with WORKSPACE/lib (copies of this package and the probe modules) first on ``sys.path`` and the
+grader's site-packages last. It
+reads ``request.json``, enters the sandbox (``limits``), imports numpy and torch, installs the CPU
+patches, loads the probe modules, then imports the student's ``submission.py`` and runs the calls
+one by one, writing each record as soon as the call ends (``transport``).
+
+Events go to the parent, one ASCII line each, on the pipe EVENT_FD: ``warn TEXT`` and ``fatal``
+(trusted: nothing of the student's has run yet), then ``importing``, ``imported`` or
+``import_failed``, ``start I`` and ``done I`` per call, and ``end``. The student's code can write
+to that pipe too; the parent checks every line against what it expects next.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import random
+import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any
+
+from .limits import enter_sandbox
+from .patches import install_cpu_patches
+from .registry import PROBES, load_probe_modules
+from .transport import MAX_TEXT, encode_json, read_input_array, write_arrays, write_atomic
+
+OOM_MARKERS = ("can't allocate memory", "not enough memory", "Cannot allocate memory")
+"""Messages of the RuntimeErrors torch raises when an allocation fails."""
+
+
+class Events:
+    """The write end of the event pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send(self, line: str) -> None:
+        text = "".join(c if " " <= c <= "~" else "?" for c in line)[:400]
+        try:
+            os.write(self.fd, (text + "\n").encode("ascii"))
+        except OSError:
+            os._exit(4)  # the parent is gone or closed the pipe
+
+
+def flush_output() -> None:
+    """Flush Python's buffers of stdout and stderr (the student may have replaced them)."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a student's stream may do anything
+            pass
+
+
+def describe_error(error: BaseException, filename: str) -> dict[str, Any]:
+    """{type, message, lineno}: lineno is the deepest line of ``filename`` in the traceback
+    (of the error, else of the error it was raised from), None if the file is not in it."""
+    lineno = None
+    if isinstance(error, SyntaxError) and error.filename == filename:
+        lineno = error.lineno
+    chain, seen = error, set()
+    while lineno is None and chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        for frame, line in traceback.walk_tb(chain.__traceback__):
+            if frame.f_code.co_filename == filename:
+                lineno = line
+        chain = chain.__cause__ or chain.__context__
+    try:
+        message = error.msg if isinstance(error, SyntaxError) else str(error)
+    except Exception:  # noqa: BLE001 - a student's exception may fail to print
+        message = "(the exception's message could not be printed)"
+    return {"type": type(error).__name__[:200], "message": str(message)[:MAX_TEXT], "lineno": lineno}
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, MemoryError):
+        return True
+    return isinstance(error, RuntimeError) and any(m in str(error) for m in OOM_MARKERS)
+
+
+def import_submission(path: Path) -> types.ModuleType:
+    """Run ``path`` as the module ``submission`` (registered in ``sys.modules``)."""
+    module = types.ModuleType("submission")
+    module.__file__ = str(path)
+    sys.modules["submission"] = module
+    code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    exec(code, module.__dict__)  # noqa: S102 - running it is the point of the sandbox
+    return module
+
+
+def to_numpy(value: Any) -> Any:
+    """A probe's array as numpy (torch tensors detached and moved to the CPU)."""
+    import numpy as np
+
+    if hasattr(value, "detach"):
+        import torch
+
+        value = value.detach().cpu()
+        if value.dtype == torch.bfloat16:
+            value = value.float()
+        return value.numpy()
+    return np.asarray(value)
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def run_call(module: types.ModuleType, call: dict[str, Any], base: Path) -> tuple[dict, dict]:
+    """Run one call; return its record and arrays (an error record if anything failed)."""
+    seed_everything(call["seed"])
+    filename = module.__file__
+    try:
+        function = PROBES.get(call["probe"])
+        if function is None:
+            raise LookupError(f"no probe is registered as {call['probe']!r}")
+        index = call["index"]
+        inputs = {n: read_input_array(base / "inputs" / f"{index}.{n}.npy") for n in call["arrays"]}
+        kwargs = dict(call["kwargs"])
+        if "seed" in inspect.signature(function).parameters:
+            kwargs["seed"] = call["seed"]
+        data, arrays = function(module, **kwargs, **inputs)
+        if not isinstance(data, dict) or not isinstance(arrays, dict):
+            raise TypeError("a probe must return (dict, dict of arrays)")
+        arrays = {str(name): to_numpy(array) for name, array in arrays.items()}
+        return {"status": "ok", "data": data, "arrays": list(arrays), "error": None}, arrays
+    except BaseException as error:  # noqa: BLE001 - student code may raise anything
+        status = "oom" if is_out_of_memory(error) else "error"
+        return {"status": status, "data": {}, "arrays": [], "error": describe_error(error, filename)}, {}
+
+
+def write_record(results: Path, index: int, record: dict, arrays: dict) -> None:
+    """Write the call's arrays, then its record; a record that cannot be written becomes an
+    error record saying why."""
+    try:
+        record["arrays"] = write_arrays(results, index, arrays)
+        payload = encode_json(record)
+    except Exception as error:  # noqa: BLE001
+        message = f"the probe's answer cannot be sent: {type(error).__name__}: {error}"
+        record = {"status": "error", "data": {}, "arrays": [],
+                  "error": {"type": "ProbeOutputError", "message": message[:MAX_TEXT], "lineno": None}}  # fmt: skip
+        payload = encode_json(record)
+    write_atomic(results / f"{index}.json", payload)
+
+
+def start(base: Path, events: Events) -> dict[str, Any]:
+    """The trusted part: read the request, enter the sandbox, import what the probes need."""
+    request = json.loads((base / "request.json").read_text())
+    for warning in enter_sandbox(request["sandbox"], event_fd=events.fd, base=base):
+        events.send("warn " + warning)
+    import numpy  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    install_cpu_patches()
+    load_probe_modules(request["probe_modules"])
+    return request
+
+
+def main() -> None:
+    base, events = Path(sys.argv[1]), Events(int(sys.argv[2]))
+    try:
+        request = start(base, events)
+    except BaseException:  # noqa: BLE001
+        traceback.print_exc()
+        flush_output()
+        events.send("fatal")
+        os._exit(3)
+    events.send("importing")
+    path = base / "home" / "submission.py"
+    try:
+        module = import_submission(path)
+    except BaseException as error:  # noqa: BLE001
+        flush_output()
+        payload = encode_json({"error": describe_error(error, str(path))})
+        write_atomic(base / "results" / "import.json", payload)
+        events.send("import_failed")
+        os._exit(0)
+    flush_output()
+    events.send("imported")
+    for call in request["calls"]:
+        events.send(f"start {call['index']}")
+        record, arrays = run_call(module, call, base)
+        write_record(base / "results", call["index"], record, arrays)
+        flush_output()
+        events.send(f"done {call['index']}")
+    events.send("end")
+    os._exit(0)

@@ -1,0 +1,146 @@
+"""Child side: enter the sandbox before any student code runs.
+
+Runs first thing in the child, as the user the grader runs as. Always: resource limits (address
+space, CPU time, file size, no core files), death with the grader. When the grader is root and
+the request asks for it, also: a PID namespace (one extra process as its init, so killing the
+child kills everything it started, even processes that left its process group), a network
+namespace (no interface but a loopback that is down), a mount namespace (``mounts.build_view``:
+project and temporary files out of sight, everything read-only but the child's own folders),
+``no_new_privs``, then the switch to an unprivileged user. What could not be set up is returned
+as warnings; the parent logs them.
+
+It runs here rather than in ``subprocess``'s ``preexec_fn`` because preexec_fn is unsafe in a
+parent with threads (a batch grader runs several children at once); the effect is the same,
+since nothing of the student's runs before it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import mounts
+
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _call(name: str, *args: int) -> None:
+    if getattr(_libc, name)(*args) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{name}: {os.strerror(errno)}")
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies."""
+    _call("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def set_rlimits(limits: dict[str, Any]) -> None:
+    """Address space, CPU seconds (SIGXCPU, then SIGKILL 5 s later), file size, no core."""
+    resource.setrlimit(resource.RLIMIT_AS, (limits["as_bytes"], limits["as_bytes"]))
+    cpu = limits["cpu_seconds"]
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize_bytes"], limits["fsize_bytes"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not the child
+
+
+def _relay_exit(child: int, *, as_init: bool) -> None:
+    """Wait for ``child`` (reaping any other process meanwhile), then end the way it ended.
+
+    An init process cannot kill itself with a signal, so the init relay encodes "killed by
+    signal N" as exit status 128 + N, and the relay outside the namespace turns it back.
+    """
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        if pid == child:
+            break
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    code = 0 if sig else os.WEXITSTATUS(status)
+    if as_init:
+        os._exit(128 + sig if sig else min(code, 127))
+    if not sig and code > 128:
+        sig = code - 128
+    if sig:
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(code)
+
+
+def enter_pid_namespace(event_fd: int) -> None:
+    """Fork into a new PID namespace: this process and an init relay the worker's end; only the
+    worker returns. Raises OSError (before forking) when PID namespaces are not available."""
+    _call("unshare", CLONE_NEWPID)
+    init = os.fork()
+    if init:
+        os.close(event_fd)
+        _relay_exit(init, as_init=False)
+    die_with_parent()
+    worker = os.fork()
+    if worker:
+        os.close(event_fd)
+        _relay_exit(worker, as_init=True)
+    die_with_parent()
+
+
+def drop_privileges(uid: int, gid: int, nproc: int) -> None:
+    """Become ``uid``/``gid`` for good, with no supplementary groups and no way back."""
+    _call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid or os.getegid() != gid:
+        raise OSError("the switch to the sandbox user did not take")
+    die_with_parent()  # the setting is cleared by a change of credentials
+
+
+def enter_sandbox(config: dict[str, Any], *, event_fd: int, base: Path) -> list[str]:
+    """Apply ``config`` (the request's "sandbox" part) to this process; return warnings."""
+    die_with_parent()
+    os.umask(0o022)
+    set_rlimits(config["rlimits"])
+    drop = config.get("drop")
+    if not drop:
+        return []
+    warnings = []
+    uid, gid = drop["uid"], drop["gid"]
+    try:
+        enter_pid_namespace(event_fd)
+        new_pid = True
+    except OSError as error:
+        warnings.append(f"no PID namespace ({error.strerror or error})")
+        new_pid = False
+    try:
+        _call("unshare", CLONE_NEWNET)
+    except OSError as error:
+        warnings.append(f"no network namespace, the child can reach the network ({error})")
+    try:
+        _call("unshare", CLONE_NEWNS)
+        keep = sorted({Path(os.path.realpath(p)) for p in sys.path if os.path.exists(p)} | {base})
+        sys.path[:] = [os.path.realpath(p) for p in sys.path]
+        mounts.build_view(
+            keep=keep,
+            hide=[Path(p) for p in config["hide"]],
+            writable=[base / "home", base / "results"],
+            stage=base / "stage",
+            uid=uid,
+            gid=gid,
+            new_proc=new_pid,
+        )
+    except OSError as error:
+        warnings.append(f"no private filesystem view, the child sees and may write more ({error})")
+    drop_privileges(uid, gid, config["rlimits"]["nproc"])
+    return warnings

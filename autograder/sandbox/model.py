@@ -1,0 +1,101 @@
+"""What the sandbox takes and gives back: probe calls, their results, and the child's limits.
+
+Plain frozen dataclasses shared by the parent (``runner``) and nothing else: the child sees calls
+only as JSON and arrays (``transport``), never as these objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Status = Literal["ok", "error", "timeout", "crash", "oom", "not_run"]
+
+
+class SandboxError(Exception):
+    """The sandbox itself could not run (missing interpreter, broken probe code, a child that
+    died before any student code ran): a fault of the grading setup, not of the submission."""
+
+
+@dataclass(frozen=True)
+class ProbeCall:
+    """One question put to the student's module: run a registered probe on it."""
+
+    id: str
+    """Names the call; unique among the calls of one ``run_probes``."""
+    probe: str
+    """Name of a probe registered in the child with ``@probe("name")``."""
+    question: str
+    """The question the call belongs to ("2.3.4"); its calls share one wall-clock budget."""
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """JSON-able keyword arguments; ``seed`` (an int, default 0) seeds the child before the call."""
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Numeric or boolean arrays, passed to the probe as further keyword arguments."""
+
+
+@dataclass(frozen=True)
+class ProbeError:
+    """Why a call gave no answer, in words for people."""
+
+    type: str
+    """The exception's class name ("NameError") or the sandbox's category ("Timeout", "Crash")."""
+    message: str
+    """One or a few lines: "name 'foo' is not defined", "timed out after 20 s"."""
+    location: str | None
+    """Where in the notebook, through ``locate`` ("cell 14, line 5"); None when unknown."""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one call produced, or why it produced nothing."""
+
+    id: str
+    """The call's id."""
+    question: str
+    """The call's question."""
+    status: Status
+    """"ok", or what went wrong: error, timeout, crash, oom, not_run."""
+    data: dict[str, Any]
+    """The probe's JSON answer (empty unless status is "ok")."""
+    arrays: dict[str, np.ndarray]
+    """The probe's arrays, validated numeric or boolean (empty unless status is "ok")."""
+    error: ProbeError | None
+    """Why the call failed; None when status is "ok"."""
+    seconds: float
+    """Wall-clock time of the call as the parent measured it (0 for calls that never ran)."""
+    output: str = ""
+    """The tail of what the student's code printed during the call (stdout and stderr)."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits and isolation of the child process; the defaults suit one submission of
+    this course on a 0.75 GB Gradescope tier (see docs/sandbox.md for the measurements)."""
+
+    memory_mb: int = 1536
+    """RLIMIT_AS of the child, in MiB; ``import torch`` alone maps about 640 MiB of it."""
+    cpu_seconds: int = 300
+    """RLIMIT_CPU of the child (all questions together), a backstop behind the wall budgets."""
+    file_size_mb: int = 64
+    """RLIMIT_FSIZE: the largest file the child may write, printed output included."""
+    nproc: int = 256
+    """RLIMIT_NPROC (processes and threads of the sandbox user); applied only after dropping
+    root, because it counts every process the user owns."""
+    default_budget_s: float = 20.0
+    """Wall-clock budget of a question that ``budgets`` does not name."""
+    import_budget_s: float = 60.0
+    """Wall-clock budget for starting the child: Python, torch and the student's module."""
+    drop_privileges: bool | None = None
+    """Run the child as ``nobody`` in its own namespaces; None means "when the grader is root"."""
+    hide_paths: tuple[str, ...] | None = None
+    """Directories the child must not see, when it gets a mount namespace. None means the
+    project's root and the system temporary directory (keeping what the child needs)."""
+    max_json_bytes: int = 1 << 20
+    """Largest JSON result the parent reads."""
+    max_array_bytes: int = 16 << 20
+    """Largest array file the parent reads."""
+    output_tail_bytes: int = 4096
+    """How much of a call's printed output the parent keeps."""

@@ -1,0 +1,157 @@
+"""Child side: probes that misbehave on purpose, for the sandbox's own tests.
+
+Loaded only when a request names this module. Each one does what a hostile or broken
+submission could do from inside the child: sleep, spin, allocate, crash, fork, read and write
+files, open sockets, write to the event pipe, send a pickle through the transport.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import sys
+import time
+import types
+from typing import Any
+
+import numpy as np
+
+from . import transport
+from .registry import ProbeOutput, probe
+
+
+@probe("echo")
+def echo(module: types.ModuleType, *, seed: int, **arrays: np.ndarray) -> ProbeOutput:
+    """Arrays doubled, plus facts about the child: its seed, first random draws, uid, cwd."""
+    import torch
+
+    data = {
+        "seed": seed,
+        "torch_draw": torch.rand(1).item(),
+        "numpy_draw": float(np.random.rand()),
+        "uid": os.getuid(),
+        "cwd": os.getcwd(),
+        "threads": torch.get_num_threads(),
+        "hash": hash("abc"),
+    }
+    return data, {name: array * 2 for name, array in arrays.items()}
+
+
+@probe("environ")
+def environ(module: types.ModuleType) -> ProbeOutput:
+    return {"environ": dict(os.environ), "sys_path": sys.path, "flags": str(sys.flags)}, {}
+
+
+@probe("import_module")
+def import_module(module: types.ModuleType, *, name: str) -> ProbeOutput:
+    __import__(name)
+    return {"file": getattr(sys.modules[name], "__file__", None)}, {}
+
+
+@probe("sleep")
+def sleep(module: types.ModuleType, *, seconds: float) -> ProbeOutput:
+    time.sleep(seconds)
+    return {"slept": seconds}, {}
+
+
+@probe("allocate")
+def allocate(module: types.ModuleType, *, mb: int, library: str = "numpy") -> ProbeOutput:
+    if library == "torch":
+        import torch
+
+        block = torch.ones(mb << 18, dtype=torch.float32)
+    else:
+        block = np.ones(mb << 20, dtype=np.uint8)
+    return {"bytes": int(block.nbytes)}, {}
+
+
+@probe("crash")
+def crash(module: types.ModuleType, *, how: str) -> ProbeOutput:
+    if how == "abort":
+        os.abort()
+    if how == "segfault":
+        ctypes.string_at(0)
+    if how == "exit":
+        os._exit(7)
+    raise ValueError(how)
+
+
+@probe("fork")
+def fork(module: types.ModuleType, *, count: int) -> ProbeOutput:
+    """Try to start ``count`` sleeping processes; report how many started."""
+    children = []
+    try:
+        for _ in range(count):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(60)
+                os._exit(0)
+            children.append(pid)
+        error = None
+    except OSError as failure:
+        error = type(failure).__name__
+    for pid in children:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    return {"started": len(children), "error": error}, {}
+
+
+@probe("read_file")
+def read_file(module: types.ModuleType, *, path: str) -> ProbeOutput:
+    with open(path, "rb") as f:
+        return {"content": f.read(1000).decode("utf-8", "replace")}, {}
+
+
+@probe("write_file")
+def write_file(module: types.ModuleType, *, path: str) -> ProbeOutput:
+    with open(path, "w") as f:
+        f.write("written by the sandbox")
+    return {"written": path}, {}
+
+
+@probe("connect")
+def connect(module: types.ModuleType, *, host: str, port: int) -> ProbeOutput:
+    with socket.create_connection((host, port), timeout=2) as s:
+        s.sendall(b"hello from the sandbox")
+    return {"connected": True}, {}
+
+
+@probe("tamper")
+def tamper(module: types.ModuleType) -> ProbeOutput:
+    """Write a fake event to every pipe this process holds."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:"):
+                os.write(fd, b"done 99\n\x00\xff junk")
+        except OSError:
+            pass
+    return {}, {}
+
+
+class _Payload:
+    """Unpickling this would create the file ``path``: the parent must never do it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (exec, (f"open({self.path!r}, 'w').close()",))
+
+
+@probe("forge_pickle")
+def forge_pickle(module: types.ModuleType, *, marker: str) -> ProbeOutput:
+    """Make the transport write a pickled object array, as student code could by patching it."""
+    payload = np.array([_Payload(marker)], dtype=object)
+
+    def pickled(array: np.ndarray) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        np.save(buffer, payload, allow_pickle=True)
+        return buffer.getvalue()
+
+    transport.check_array = lambda name, array: None
+    transport.encode_array = pickled
+    return {}, {"x": np.zeros(3)}
