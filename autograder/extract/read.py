@@ -1,0 +1,102 @@
+"""Read a submission's code cells from a notebook (nbformat 4) or a Python script.
+
+Outputs are never kept: a notebook with megabytes of saved plots costs one JSON parse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+
+from .model import ExtractError, SourceCell
+
+_RESAVE = "open it in Jupyter or Colab, save it (File > Save) and submit the saved .ipynb"
+
+# jupytext / VS Code / Spyder write `# %%`; `jupyter nbconvert --to script` writes `# In[12]:`.
+_SCRIPT_CELL_MARKER = re.compile(r"^(?:#\s?%%|# In\[[ \d]*\]:)")
+
+
+def read_cells(path: Path | str) -> list[SourceCell]:
+    """Read the code cells of a .ipynb (nbformat 4) or .py submission, in order.
+
+    Raises ExtractError when the file cannot be read, is not a notebook, uses nbformat 3 or
+    another unsupported version, or holds no code.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ExtractError("unreadable", f"could not read {path.name}: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ExtractError(
+            "not_a_notebook", f"{path.name} is not a notebook: it is not even a text file"
+        ) from None
+    if path.suffix == ".py":
+        cells = _script_cells(text)
+    elif path.suffix == ".ipynb" or text.lstrip().startswith("{"):
+        cells = _notebook_cells(text, path.name)
+    else:
+        raise ExtractError(
+            "not_a_notebook", f"{path.name} is neither a Jupyter notebook (.ipynb) nor a .py file"
+        )
+    if not any(cell.source.strip() for cell in cells):
+        raise ExtractError(
+            "empty", f"{path.name} contains no code: is it the notebook you meant to submit?"
+        )
+    return cells
+
+
+def _notebook_cells(text: str, name: str) -> list[SourceCell]:
+    """Code cells of a notebook's JSON text; raises ExtractError for anything but nbformat 4."""
+    if not text.lstrip().startswith("{"):
+        raise ExtractError(
+            "not_a_notebook", f"{name} is not a notebook: a .ipynb file holds JSON, and it does not"
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ExtractError(
+            "not_a_notebook",
+            f"{name} is not a notebook: its JSON is broken at line {error.lineno} "
+            f"(was the file cut short or edited by hand?); {_RESAVE}",
+        ) from None
+    if not isinstance(data, dict) or "nbformat" not in data:
+        raise ExtractError("not_a_notebook", f"{name} is JSON but not a Jupyter notebook")
+    version = data["nbformat"]
+    if version == 3 or "worksheets" in data:
+        raise ExtractError(
+            "nbformat_3", f"{name} is in the old notebook format 3; {_RESAVE} in format 4"
+        )
+    if version != 4:
+        raise ExtractError(
+            "unsupported", f"{name} is in notebook format {version!r}, not 4; {_RESAVE}"
+        )
+    cells = data.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
+        raise ExtractError("not_a_notebook", f"{name} is not a valid notebook: it has no cell list")
+    for cell in cells:  # never loaded into the module; dropping them keeps nbformat's work small
+        cell.pop("outputs", None)
+        cell.pop("attachments", None)
+    notebook = nbformat.v4.to_notebook(data)  # joins sources saved as lists of lines
+    return [
+        SourceCell(index, cell.get("source", "") if isinstance(cell.get("source"), str) else "")
+        for index, cell in enumerate(notebook.cells)
+        if cell.get("cell_type") == "code"
+    ]
+
+
+def _script_cells(text: str) -> list[SourceCell]:
+    """Split a script on its cell markers (the marker line opens its cell); one cell if none."""
+    starts = [0]
+    lines = text.splitlines(keepends=True)
+    starts += [n for n, line in enumerate(lines) if n and _SCRIPT_CELL_MARKER.match(line)]
+    ends = starts[1:] + [len(lines)]
+    return [
+        SourceCell(index, "".join(lines[start:end]))
+        for index, (start, end) in enumerate(zip(starts, ends, strict=True))
+    ]
