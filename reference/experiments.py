@@ -19,17 +19,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import random
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from reference import nqm, scaling
-from reference.data import VOCAB_SIZE, load_dataset, split_pairs
+from reference.data import VOCAB_SIZE, Pair, load_dataset, split_pairs
 from reference.models import calc_parameters_decoder
 from reference.plots import (
     save_heads_vs_hidden,
@@ -103,48 +106,147 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
-def _finite(values: Sequence[float]) -> list[float | None]:
-    return [v if math.isfinite(v) else None for v in values]
+# ---------------------------------------------------------------------------------------------
+# Jobs: one training run each, independent, so they can run in a process pool (--jobs N)
+# ---------------------------------------------------------------------------------------------
 
 
-def run_encdec(profile: Profile, data: dict, out_dir: Path, device: str, seed: int) -> dict:
-    """Handout 2.2.2 question 4: four encoder-decoder runs and the two comparison figures."""
-    results, runs = {}, {}
-    for dataset, batch_size in (("small", 64), ("large", 512)):
-        for hidden in (16, 32):
-            config = TrainConfig(
+@dataclass(frozen=True)
+class Job:
+    """One training run of an experiment."""
+
+    experiment: str
+    """Which experiment it belongs to."""
+    key: str
+    """The run's name in the results, e.g. ``hidden32_small``."""
+    model: str
+    """"encdec" or "decoder"."""
+    dataset: str
+    """"small" or "large"."""
+    config: TrainConfig
+    """Its hyper-parameters."""
+    accuracy_pairs: int = 0
+    """Validation pairs translated to measure word accuracy (0: none)."""
+    translate: tuple[str, ...] = ()
+    """Sentences to translate after training."""
+
+
+def train_job(job: Job, data: dict, progress: bool = True) -> dict:
+    """Run one job; returns its history (JSON-ready) with accuracy and translations."""
+    train, val = data[job.dataset]["train"], data[job.dataset]["val"]
+    if job.model == "encdec":
+        encoder, decoder, history = train_encoder_decoder(train, val, job.config, progress=progress)
+        translate_word = lambda w: translate(encoder, decoder, w)  # noqa: E731
+    else:
+        model, history = train_decoder_only(train, val, job.config, progress=progress)
+        translate_word = lambda w: decoder_generate(model, w)  # noqa: E731
+    record = {**history.to_json(), "config": vars(job.config)}
+    if job.accuracy_pairs:
+        record["val_word_accuracy"] = word_accuracy(val[: job.accuracy_pairs], translate_word)
+    if job.translate:
+        record["translations"] = {s: translate_sentence(s, translate_word) for s in job.translate}
+    return record
+
+
+def _worker(job: Job, data: dict) -> dict:
+    torch.set_num_threads(1)
+    return train_job(job, data, progress=False)
+
+
+def _record_path(record_dir: Path, job: Job) -> Path:
+    return record_dir / f"{job.experiment}__{job.key}.json"
+
+
+def _saved_record(record_dir: Path | None, job: Job) -> dict | None:
+    """A finished run of the same configuration saved by an earlier, interrupted invocation."""
+    if record_dir is None or not _record_path(record_dir, job).is_file():
+        return None
+    record = json.loads(_record_path(record_dir, job).read_text())
+    return record if record.get("config") == json.loads(json.dumps(vars(job.config))) else None
+
+
+def _save_record(record_dir: Path | None, job: Job, record: dict) -> None:
+    if record_dir is not None:
+        record_dir.mkdir(parents=True, exist_ok=True)
+        path = _record_path(record_dir, job)
+        path.with_suffix(".tmp").write_text(json.dumps(record, default=_json_default))
+        path.with_suffix(".tmp").replace(path)
+
+
+def run_jobs(
+    jobs: Sequence[Job], data: dict, n_jobs: int = 1, record_dir: Path | None = None
+) -> list[dict]:
+    """Every job's record, in order; with ``n_jobs > 1`` in that many spawned processes. Each
+    finished run is saved in ``record_dir`` at once and reused by a later invocation, so an
+    interrupted run resumes without losing or repeating work."""
+    records: dict[int, dict] = {}
+    for index, job in enumerate(jobs):
+        saved = _saved_record(record_dir, job)
+        if saved is not None:
+            records[index] = saved
+    todo = [i for i in range(len(jobs)) if i not in records]
+    if records:
+        print(f"reusing {len(records)} finished run(s) from {record_dir}")
+    if n_jobs <= 1:
+        for index in todo:
+            records[index] = train_job(jobs[index], data)
+            _save_record(record_dir, jobs[index], records[index])
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+            futures = {
+                pool.submit(_worker, jobs[i], {jobs[i].dataset: data[jobs[i].dataset]}): i
+                for i in todo
+            }
+            for future in tqdm(as_completed(futures), total=len(futures), desc="training runs"):
+                index = futures[future]
+                records[index] = future.result()
+                _save_record(record_dir, jobs[index], records[index])
+    return [records[i] for i in range(len(jobs))]
+
+
+def encdec_jobs(profile: Profile, device: str, seed: int) -> list[Job]:
+    """Handout 2.2.2 question 4: hidden 16 vs 32 on the small vs large dataset."""
+    return [
+        Job(
+            "encdec",
+            f"hidden{hidden}_{dataset}",
+            "encdec",
+            dataset,
+            TrainConfig(
                 hidden_size=hidden,
                 batch_size=batch_size,
                 device=device,
                 max_epochs=profile.max_epochs,
                 seed=seed,
-            )
-            encoder, decoder, history = train_encoder_decoder(
-                data[dataset]["train"], data[dataset]["val"], config
-            )
-            results[(hidden, dataset)] = history.to_json()
-            val = data[dataset]["val"][: profile.accuracy_pairs]
-            accuracy = word_accuracy(val, lambda w, e=encoder, d=decoder: translate(e, d, w))
-            runs[f"hidden{hidden}_{dataset}"] = {
-                **history.to_json(),
-                "val_word_accuracy": accuracy,
-                "config": vars(config),
-            }
-            print(
-                f"enc-dec hidden {hidden} {dataset}: lowest val loss "
-                f"{history.best_val_loss:.4f} (epoch {history.best_epoch}), "
-                f"word accuracy {accuracy:.2%}"
-            )
+            ),
+            accuracy_pairs=profile.accuracy_pairs,
+        )
+        for dataset, batch_size in (("small", 64), ("large", 512))
+        for hidden in (16, 32)
+    ]
+
+
+def finish_encdec(jobs: list[Job], records: list[dict], out_dir: Path) -> dict:
+    """The two comparison figures of 2.2.2 question 4 and the lowest validation losses."""
+    results = {}
+    for job, record in zip(jobs, records, strict=True):
+        results[(job.config.hidden_size, job.dataset)] = record
+        print(
+            f"enc-dec {job.key}: lowest val loss {record['best_val_loss']:.4f} "
+            f"(epoch {record['best_epoch']}), word accuracy {record['val_word_accuracy']:.2%}"
+        )
     figures = [
         save_loss_comparison_by_hidden(results, out_dir / "loss_comparison_by_hidden.png"),
         save_loss_comparison_by_dataset(results, out_dir / "loss_comparison_by_dataset.png"),
     ]
+    runs = {job.key: record for job, record in zip(jobs, records, strict=True)}
     summary = {"runs": runs, "figures": [p.name for p in figures]}
     _write(out_dir, summary)
     return summary
 
 
-def run_decoder(profile: Profile, data: dict, out_dir: Path, device: str, seed: int) -> dict:
+def decoder_jobs(profile: Profile, device: str, seed: int) -> list[Job]:
     """Handout 2.3 question 3: the decoder-only model and its translations."""
     config = TrainConfig(
         hidden_size=128,
@@ -154,53 +256,66 @@ def run_decoder(profile: Profile, data: dict, out_dir: Path, device: str, seed: 
         max_epochs=profile.max_epochs,
         seed=seed,
     )
-    model, history = train_decoder_only(data["small"]["train"], data["small"]["val"], config)
-    generate = lambda word: decoder_generate(model, word)  # noqa: E731
-    translations = {s: translate_sentence(s, generate) for s in TEST_SENTENCES}
-    accuracy = word_accuracy(data["small"]["val"][: profile.accuracy_pairs], generate)
-    for sentence, translation in translations.items():
+    return [
+        Job(
+            "decoder",
+            "hidden128_small",
+            "decoder",
+            "small",
+            config,
+            accuracy_pairs=profile.accuracy_pairs,
+            translate=TEST_SENTENCES,
+        )
+    ]
+
+
+def finish_decoder(jobs: list[Job], records: list[dict], out_dir: Path) -> dict:
+    """Print and save the decoder-only run and its translations."""
+    record = records[0]
+    for sentence, translation in record["translations"].items():
         print(f"decoder-only: {sentence!r} -> {translation!r}")
     print(
-        f"decoder-only hidden 128: lowest val loss {history.best_val_loss:.4f}, "
-        f"word accuracy {accuracy:.2%}"
+        f"decoder-only {jobs[0].key}: lowest val loss {record['best_val_loss']:.4f}, "
+        f"word accuracy {record['val_word_accuracy']:.2%}"
     )
-    summary = {
-        "runs": {
-            "hidden128_small": {
-                **history.to_json(),
-                "val_word_accuracy": accuracy,
-                "config": vars(config),
-            }
-        },
-        "translations": translations,
-    }
+    summary = {"runs": {jobs[0].key: record}, "translations": record["translations"]}
     _write(out_dir, summary)
     return summary
 
 
-def run_heads(profile: Profile, data: dict, out_dir: Path, device: str, seed: int) -> dict:
-    """Handout 2.3 question 5: more heads against more hidden units, with parameter counts."""
-    results, params, runs = {}, {}, {}
-    for hidden, heads in HEADS_RUNS:
-        config = TrainConfig(
-            hidden_size=hidden,
-            num_heads=heads,
-            num_layers=3,
-            batch_size=64,
-            device=device,
-            max_epochs=profile.max_epochs,
-            seed=seed,
+def heads_jobs(profile: Profile, device: str, seed: int) -> list[Job]:
+    """Handout 2.3 question 5: more heads against more hidden units."""
+    return [
+        Job(
+            "heads",
+            f"hidden{hidden}_heads{heads}",
+            "decoder",
+            "small",
+            TrainConfig(
+                hidden_size=hidden,
+                num_heads=heads,
+                num_layers=3,
+                batch_size=64,
+                device=device,
+                max_epochs=profile.max_epochs,
+                seed=seed,
+            ),
         )
-        _, history = train_decoder_only(data["small"]["train"], data["small"]["val"], config)
-        results[(hidden, heads)] = history.to_json()
-        params[(hidden, heads)] = calc_parameters_decoder(VOCAB_SIZE, hidden, 3, heads)
-        runs[f"hidden{hidden}_heads{heads}"] = {
-            **history.to_json(),
-            "params": params[(hidden, heads)],
-        }
+        for hidden, heads in HEADS_RUNS
+    ]
+
+
+def finish_heads(jobs: list[Job], records: list[dict], out_dir: Path) -> dict:
+    """Parameter counts and the heads-vs-hidden figure."""
+    results, params, runs = {}, {}, {}
+    for job, record in zip(jobs, records, strict=True):
+        key = (job.config.hidden_size, job.config.num_heads)
+        results[key] = record
+        params[key] = calc_parameters_decoder(VOCAB_SIZE, key[0], job.config.num_layers, key[1])
+        runs[job.key] = {**record, "params": params[key]}
         print(
-            f"hidden {hidden}, {heads} head(s): {params[(hidden, heads)]:,} parameters, "
-            f"lowest val loss {history.best_val_loss:.4f}"
+            f"hidden {key[0]}, {key[1]} head(s): {params[key]:,} parameters, "
+            f"lowest val loss {record['best_val_loss']:.4f}"
         )
     figure = save_heads_vs_hidden(results, params, out_dir / "heads_vs_hidden.png")
     summary = {"runs": runs, "figures": [figure.name]}
@@ -208,11 +323,14 @@ def run_heads(profile: Profile, data: dict, out_dir: Path, device: str, seed: in
     return summary
 
 
-def run_scaling(profile: Profile, data: dict, out_dir: Path, device: str, seed: int) -> dict:
-    """Handout 2.4: seven models trained past the largest budget, then the IsoFLOP analysis."""
-    targets = [t * profile.flops_scale for t in SCALING_TARGETS]
-    train, val = data["small"]["train"], data["small"]["val"]
-    runs = []
+def scaling_targets(profile: Profile) -> list[float]:
+    """The 2.4 target budgets, scaled down in the smoke profile."""
+    return [t * profile.flops_scale for t in SCALING_TARGETS]
+
+
+def scaling_jobs(profile: Profile, device: str, seed: int, train: Sequence[Pair]) -> list[Job]:
+    """Handout 2.4: seven models, each trained just past the largest FLOP budget."""
+    jobs = []
     for hidden in SCALING_HIDDEN:
         config = TrainConfig(
             hidden_size=hidden,
@@ -221,32 +339,49 @@ def run_scaling(profile: Profile, data: dict, out_dir: Path, device: str, seed: 
             device=device,
             early_stopping_patience=None,
             seed=seed,
-            max_epochs=1,
         )
         flops_per_epoch, _ = decoder_epoch_cost(train, config)
-        epochs = min(math.ceil(1.05 * targets[-1] / flops_per_epoch), profile.max_scaling_epochs)
-        _, history = train_decoder_only(train, val, replace(config, max_epochs=epochs))
+        epochs = math.ceil(1.05 * scaling_targets(profile)[-1] / flops_per_epoch)
+        epochs = min(epochs, profile.max_scaling_epochs)
+        jobs.append(
+            Job(
+                "scaling", f"hidden{hidden}", "decoder", "small", replace(config, max_epochs=epochs)
+            )
+        )
+    return jobs
+
+
+def finish_scaling(jobs: list[Job], records: list[dict], out_dir: Path, profile: Profile) -> dict:
+    """The IsoFLOP analysis, its three figures and the 1e15 estimate."""
+    targets = scaling_targets(profile)
+    runs = []
+    for job, record in zip(jobs, records, strict=True):
+        hidden = job.config.hidden_size
         runs.append(
             {
                 "hidden_size": hidden,
-                "params": calc_parameters_decoder(VOCAB_SIZE, hidden, 4, 1),
-                "flops": history.flops,
-                "tokens": history.tokens,
-                "val_loss": history.val_loss,
-                "epochs": epochs,
-                "seconds": round(history.seconds, 2),
+                "params": calc_parameters_decoder(VOCAB_SIZE, hidden, job.config.num_layers, 1),
+                "flops": record["flops"],
+                "tokens": record["tokens"],
+                "val_loss": record["val_loss"],
+                "epochs": record["epochs"],
+                "seconds": record["seconds"],
             }
         )
         print(
-            f"scaling hidden {hidden}: {epochs} epochs, {history.flops[-1]:.3g} FLOPs, "
-            f"final val loss {history.val_loss[-1]:.4f}"
+            f"scaling hidden {hidden}: {record['epochs']} epochs, "
+            f"{record['flops'][-1]:.3g} FLOPs, final val loss {record['val_loss'][-1]:.4f}"
         )
     analysis = scaling.analyse_isoflops(runs, targets)
     budget = 1e15 * profile.flops_scale
     figures = [
         scaling.save_isoflop_profiles(runs, analysis, out_dir / "isoflop_profiles.png"),
-        scaling.save_compute_optimal_params(analysis, out_dir / "compute_optimal_params.png"),
-        scaling.save_compute_optimal_tokens(analysis, out_dir / "compute_optimal_tokens.png"),
+        scaling.save_compute_optimal_params(
+            analysis, out_dir / "compute_optimal_params.png", budget=budget
+        ),
+        scaling.save_compute_optimal_tokens(
+            analysis, out_dir / "compute_optimal_tokens.png", budget=budget
+        ),
     ]
     optimum = {
         "budget": budget,
@@ -296,6 +431,9 @@ def summary_table(results: dict[str, dict], profile: Profile, seconds: float) ->
     return "\n".join(lines) + "\n"
 
 
+FINISHERS = {"encdec": finish_encdec, "decoder": finish_decoder, "heads": finish_heads}
+
+
 def run(
     experiments: Sequence[str],
     profile: Profile,
@@ -304,9 +442,10 @@ def run(
     data_dir: Path | None = None,
     device: str = "auto",
     seed: int = 0,
+    n_jobs: int = 1,
 ) -> dict[str, dict]:
-    """Run the named experiments into ``out``; returns their results."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    """Run the named experiments into ``out``; returns their results. The training runs of all
+    experiments form one job list, so ``n_jobs`` processes share them."""
     start = time.perf_counter()
     needs_data = any(e != "nqm" for e in experiments)
     data = _datasets(profile, data_dir, seed) if needs_data else {}
@@ -318,18 +457,25 @@ def run(
                 for k, v in data.items()
             )
         )
-    runners = {
-        "encdec": run_encdec,
-        "decoder": run_decoder,
-        "heads": run_heads,
-        "scaling": run_scaling,
+    planners = {
+        "encdec": lambda: encdec_jobs(profile, device, seed),
+        "decoder": lambda: decoder_jobs(profile, device, seed),
+        "heads": lambda: heads_jobs(profile, device, seed),
+        "scaling": lambda: scaling_jobs(profile, device, seed, data["small"]["train"]),
     }
+    jobs = [job for name in experiments if name in planners for job in planners[name]()]
+    records = run_jobs(jobs, data, n_jobs, record_dir=out / "runs")
     results = {}
     for name in experiments:
         if name == "nqm":
             results[name] = run_nqm(profile, out / name)
+            continue
+        pairs = [(j, r) for j, r in zip(jobs, records, strict=True) if j.experiment == name]
+        own_jobs, own_records = [j for j, _ in pairs], [r for _, r in pairs]
+        if name == "scaling":
+            results[name] = finish_scaling(own_jobs, own_records, out / name, profile)
         else:
-            results[name] = runners[name](profile, data, out / name, device, seed)
+            results[name] = FINISHERS[name](own_jobs, own_records, out / name)
     seconds = time.perf_counter() - start
     if len(experiments) > 1:
         (out / "summary.md").write_text(summary_table(results, profile, seconds))
@@ -353,6 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="training runs at once, each in its own process"
+    )
     args = parser.parse_args(argv)
     experiments = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
     try:
@@ -363,6 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=args.data_dir,
             device=args.device,
             seed=args.seed,
+            n_jobs=args.jobs,
         )
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
