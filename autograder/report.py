@@ -159,19 +159,30 @@ def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
 
 
 def render_terminal(report: GradingReport, *, public_only: bool = True) -> str:
-    """Compact text for `grade.py check`: one line per check, explanations under failures."""
+    """Compact text for `grade.py check`: a line per question, then its failed checks; a
+    question whose checks all failed for one reason (not implemented yet, say) gets one line."""
     lines = [f"{report.submission}"]
     if report.message:
         lines.append(report.message)
     lines += [f"note: {n}" for n in report.notes]
     shown = [c for c in report.checks if not public_only or c.visibility == "visible"]
-    for result in sorted(shown, key=lambda c: _question_sort_key(c.question)):
-        mark = "ok  " if result.passed else "FAIL"
-        lines.append(
-            f"{mark} {result.question} {result.title} [{result.score:g}/{result.max_score:g}]"
-        )
-        if not result.passed:
-            lines += [f"       {line}" for line in result.output.splitlines()]
+    groups: dict[str, list[CheckResult]] = defaultdict(list)
+    for result in shown:
+        groups[result.question].append(result)
+    for question in sorted(groups, key=_question_sort_key):
+        results = groups[question]
+        earned, possible = sum(c.score for c in results), sum(c.max_score for c in results)
+        mark = "ok  " if all(c.passed for c in results) else "FAIL"
+        head = f"{mark} {question} {QUESTION_TITLES.get(question, '')} [{earned:g}/{possible:g}]"
+        failed = [c for c in results if not c.passed]
+        reasons = {c.output for c in failed}
+        if len(failed) == len(results) and len(reasons) == 1:
+            lines.append(f"{head}: {reasons.pop()}")
+            continue
+        lines.append(head)
+        for result in failed:
+            lines.append(f"     - {result.title} [{result.score:g}/{result.max_score:g}]")
+            lines += [f"         {line}" for line in result.output.splitlines()]
     total = sum(c.score for c in shown)
     lines.append(
         f"score: {total:g}/{sum(c.max_score for c in shown):g}"

@@ -28,6 +28,8 @@ def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tupl
         try:
             counts.append(_number(function(*config), what="calc_parameters_decoder's result"))
             errors.append(None)
+        except NotImplementedError:
+            raise
         except Exception as error:  # noqa: BLE001 - reported per configuration
             counts.append(None)
             errors.append(f"{type(error).__name__}: {error}"[:300])
