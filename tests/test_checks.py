@@ -1,0 +1,45 @@
+"""Checks against the reference and against one wrong submission per question (in-process)."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder.checks import REGISTRY
+from autograder.examples import EXAMPLES, apply_example
+from tests.inprocess import grade_in_process, solution_source
+
+
+@pytest.fixture(scope="module")
+def source() -> str:
+    return solution_source()
+
+
+def test_reference_passes_every_check(source):
+    verdicts = grade_in_process(source)
+    assert [check for check, passed in verdicts.items() if not passed] == []
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_each_mistake_fails_only_its_question(source, example):
+    verdicts = grade_in_process(apply_example(source, example))
+    failed_questions = {c.question for c in REGISTRY if not verdicts[c.id]}
+    assert failed_questions == {example.question}
+
+
+def test_weights_in_the_transposed_layout_are_accepted(source):
+    transposed = source.replace(
+        "        return context, attention_weights\n",
+        "        return context, attention_weights.transpose(1, 2)\n",
+    )
+    verdicts = grade_in_process(transposed)
+    assert all(verdicts[c.id] for c in REGISTRY if c.question in {"2.2.1", "2.2.2"})
+
+
+def test_float32_only_code_is_graded_in_float32(source):
+    float32 = source.replace(
+        "        context = attention_weights @ v  # (B, k, H)\n",
+        "        context = (attention_weights @ v).float()  # (B, k, H)\n",
+        1,
+    )
+    verdicts = grade_in_process(float32)
+    assert verdicts["2.2.1/context-3d"]

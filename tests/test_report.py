@@ -1,0 +1,86 @@
+"""Reports: results.json valid against Gradescope's schema, honest about hidden checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from autograder.checks.base import CheckResult
+from autograder.report import (
+    GradingReport,
+    render_feedback,
+    render_gradescope,
+    render_terminal,
+    write_json_atomic,
+)
+from autograder.rubric import DEFAULT_RUBRIC, load_rubric
+
+SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "gradescope" / "results.schema.json"
+
+
+def _report() -> GradingReport:
+    checks = [
+        CheckResult("2.2.1/a", "2.2.1", "first", 2.0, 2.0, True, "passed", "visible"),
+        CheckResult("2.2.1/b", "2.2.1", "second", 0.0, 1.0, False, "wrong axis", "visible"),
+        CheckResult("2.3.4/c", "2.3.4", "hidden one", 0.0, 3.0, False, "nope", "after_due_date"),
+    ]
+    return GradingReport(submission="nb.ipynb", checks=checks, notes=["cell 3 broke"])
+
+
+@pytest.fixture
+def schema() -> dict:
+    if not SCHEMA.is_file():
+        pytest.skip(f"no schema at {SCHEMA}")
+    return json.loads(SCHEMA.read_text())
+
+
+def test_results_json_is_valid_and_honest(schema):
+    results = render_gradescope(_report())
+    jsonschema.validate(results, schema)
+    assert results["score"] == 2.0
+    summary = results["tests"][0]
+    assert summary["visibility"] == "visible"
+    assert "2/3" in summary["output"] and "worth 3 more points" in summary["output"]
+    numbers = [t["number"] for t in results["tests"][1:]]
+    assert numbers == ["2.2.1", "2.2.1", "2.3.4"]
+    assert results["tests"][3]["visibility"] == "after_due_date"
+
+
+def test_feedback_and_terminal_hide_hidden_checks_when_public(tmp_path):
+    report = _report()
+    public = render_feedback(report, public_only=True)
+    assert "hidden one" not in public and "wrong axis" in public
+    assert "hidden one" in render_feedback(report)
+    text = render_terminal(report)
+    assert "wrong axis" in text and "score: 2/3" in text
+
+
+def test_atomic_write_leaves_no_temporary(tmp_path):
+    path = write_json_atomic(tmp_path / "out" / "results.json", {"score": 1})
+    assert json.loads(path.read_text()) == {"score": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]
+
+
+def test_default_rubric_covers_every_check():
+    from autograder.checks import REGISTRY
+
+    rubric = load_rubric(DEFAULT_RUBRIC)
+    assert {c.id for c in REGISTRY} == set(rubric.lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[checks]\n"2.2.1/x" = { points = -1 }', "invalid points"),
+        ('[checks]\n"2.2.1/x" = { visibility = "secret" }', "invalid visibility"),
+        ("not toml = = 1", "cannot read rubric"),
+    ],
+)
+def test_bad_rubric_is_rejected_with_a_message(tmp_path, text, message):
+    path = tmp_path / "rubric.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_rubric(path)
