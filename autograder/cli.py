@@ -25,6 +25,10 @@ def _grade(args: argparse.Namespace) -> int:
     from autograder.report import render_terminal
 
     report = grade_submission(args.submission, out_dir=args.out, questions=args.question)
+    if report.status == "unreadable":
+        print(f"error: {report.message}", file=sys.stderr)
+        print(f"results (score 0): {args.out / 'results.json'}")
+        return 2
     print(render_terminal(report, public_only=False))
     print(f"results: {args.out / 'results.json'}; feedback: {args.out / 'feedback.md'}")
     return 0 if report.status == "graded" else 1
@@ -36,6 +40,9 @@ def _check(args: argparse.Namespace) -> int:
     from autograder.report import render_terminal
 
     report = grade_submission(args.submission, public_only=True, questions=args.question)
+    if report.status == "unreadable":
+        print(f"error: {report.message}", file=sys.stderr)
+        return 2
     print(render_terminal(report, public_only=True))
     return 0 if report.status == "graded" else 1
 

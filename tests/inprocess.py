@@ -34,8 +34,8 @@ def solution_source() -> str:
     return "\n".join(parts)
 
 
-def grade_in_process(source: str) -> dict[str, bool]:
-    """Every check's verdict (by id) for a submission source, probes run in this process."""
+def probe_results(source: str) -> dict[str, ProbeResult]:
+    """Every probe call's result for a submission source, run in this process."""
     for module in PROBE_MODULES:
         importlib.import_module(module)
     submission = types.ModuleType("submission")
@@ -54,7 +54,12 @@ def grade_in_process(source: str) -> dict[str, bool]:
         except Exception as error:  # noqa: BLE001
             error_ = ProbeError(type=type(error).__name__, message=str(error), location=None)
             results[call.id] = _result(call, "error", {}, {}, error_)
-    ctx = CheckContext(results=results, goldens=goldens)
+    return results
+
+
+def grade_in_process(source: str) -> dict[str, bool]:
+    """Every check's verdict (by id) for a submission source, probes run in this process."""
+    ctx = CheckContext(results=probe_results(source), goldens=load_goldens())
     return {c.id: run_check(c, ctx, points=1.0, visibility="visible").passed for c in REGISTRY}
 
 

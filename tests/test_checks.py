@@ -43,3 +43,26 @@ def test_float32_only_code_is_graded_in_float32(source):
     )
     verdicts = grade_in_process(float32)
     assert verdicts["2.2.1/context-3d"]
+
+
+def test_missing_definition_is_named(source):
+    renamed = source.replace("def calc_parameters_decoder(", "def calc_params(")
+    verdicts = grade_in_process(renamed)
+    assert not verdicts["2.3.5/count"]
+    assert verdicts["2.2.1/context-3d"]
+
+
+def test_wrong_signature_is_explained(source):
+    from autograder.checks.base import CheckContext, run_check
+    from autograder.goldens import load_goldens
+    from tests.inprocess import probe_results
+
+    changed = source.replace(
+        "def fit_linear_log(x: np.ndarray, y: np.ndarray)", "def fit_linear_log(x: np.ndarray)"
+    )
+    assert changed != source
+    ctx = CheckContext(results=probe_results(changed), goldens=load_goldens())
+    check = next(c for c in REGISTRY if c.id == "2.4.2/fit-linear-log")
+    result = run_check(check, ctx, points=1.0, visibility="visible")
+    assert not result.passed
+    assert "`fit_linear_log` should accept (x, y)" in result.output

@@ -93,6 +93,8 @@ def _describe_failure(result: Any) -> str:
     """Why a probe produced nothing, for a student."""
     error = getattr(result, "error", None)
     status = getattr(result, "status", "not_run")
+    if error is not None and error.type == "ContractError":
+        return error.message
     if error is not None and error.type == "NotImplementedError":
         where = f" ({error.location})" if error.location else ""
         return f"not implemented yet: {error.message or 'NotImplementedError'}{where}"

@@ -11,6 +11,7 @@ from autograder.probes.common import (
     Arrays,
     ContractError,
     as_tensor_pair,
+    expect_signature,
     get_definition,
     in_float64_or_float32,
     load_state,
@@ -41,6 +42,8 @@ def attention(
     if cls not in ATTENTION_CLASSES:
         raise ValueError(f"unknown attention class {cls}")
     factory = get_definition(submission, cls)
+    expect_signature(factory, ("hidden_size",), what=cls)
+    expect_signature(factory.forward, ("self", "queries", "keys", "values"), what=f"{cls}.forward")
     state = states(arrays)
 
     def run(dtype: torch.dtype) -> Arrays:
@@ -92,6 +95,9 @@ def multihead(
     """Build ``MultiHeadCausalScaledDotAttention(hidden, heads)`` with stand-in heads, load the
     heads' weights and W^O (found by shape), run forward on ``x`` and ``x_perturbed``."""
     factory = get_definition(submission, "MultiHeadCausalScaledDotAttention")
+    expect_signature(
+        factory, ("hidden_size", "num_heads"), what="MultiHeadCausalScaledDotAttention"
+    )
     state = states(arrays)
     original = getattr(submission, "CausalScaledDotAttention", None)
     submission.CausalScaledDotAttention = StandInCausalAttention

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,21 @@ def get_definition(submission: ModuleType, name: str) -> Any:
     if value is None:
         raise ContractError(f"`{name}` is not defined in the notebook")
     return value
+
+
+def expect_signature(function: Any, arguments: tuple[str, ...], *, what: str) -> None:
+    """A ContractError when ``function`` cannot be called with these positional arguments."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*arguments)
+    except TypeError:
+        expected = ", ".join(arguments)
+        raise ContractError(
+            f"`{what}` should accept ({expected}); yours is `{what}{signature}`"
+        ) from None
 
 
 def states(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ import torch
 from autograder.probes.common import (
     Arrays,
     ContractError,
+    expect_signature,
     get_definition,
     in_float64_or_float32,
     load_state,
@@ -27,6 +28,10 @@ def decoder_forward(
     """``DecoderOnlyTransformer(vocab, hidden, layers)`` with stand-in attention and the given
     weights, run on ``inputs`` and ``inputs_perturbed``; returns the logits."""
     factory = get_definition(submission, "DecoderOnlyTransformer")
+    expect_signature(
+        factory, ("vocab_size", "hidden_size", "num_layers"), what="DecoderOnlyTransformer"
+    )
+    expect_signature(factory.forward, ("self", "inputs"), what="DecoderOnlyTransformer.forward")
     state = states(arrays)
     original = getattr(submission, "CausalScaledDotAttention", None)
     submission.CausalScaledDotAttention = StandInCausalAttention
@@ -63,6 +68,7 @@ def generate(
     """Call ``decoder_generate(model, word)`` with a scripted stand-in model; returns what it
     produced and every input sequence the model saw."""
     decoder_generate = get_definition(submission, "decoder_generate")
+    expect_signature(decoder_generate, ("model", "input_string"), what="decoder_generate")
     model = ScriptedDecoder(script, vocab)
     with torch.no_grad():
         result = decoder_generate(model, word)

@@ -7,7 +7,13 @@ from types import ModuleType
 
 import numpy as np
 
-from autograder.probes.common import Arrays, ContractError, get_definition, to_numpy
+from autograder.probes.common import (
+    Arrays,
+    ContractError,
+    expect_signature,
+    get_definition,
+    to_numpy,
+)
 from autograder.sandbox.registry import probe
 
 
@@ -23,6 +29,11 @@ def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tupl
     """``calc_parameters_decoder(vocab, hidden, layers, heads)`` for each configuration; a
     configuration that raises is recorded with its error instead."""
     function = get_definition(submission, "calc_parameters_decoder")
+    expect_signature(
+        function,
+        ("vocab_size", "hidden_size", "num_layers", "num_heads"),
+        what="calc_parameters_decoder",
+    )
     counts, errors = [], []
     for config in configs:
         try:
@@ -40,6 +51,7 @@ def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tupl
 def find_optimal_params(submission: ModuleType, **arrays: np.ndarray) -> tuple[dict, Arrays]:
     """``find_optimal_params(params, losses)`` -> the fit coefficients and the optimum."""
     function = get_definition(submission, "find_optimal_params")
+    expect_signature(function, ("params", "losses"), what="find_optimal_params")
     result = function(arrays["params"].copy(), arrays["losses"].copy())
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise ContractError("find_optimal_params must return (p, n_opt)")
@@ -51,6 +63,7 @@ def find_optimal_params(submission: ModuleType, **arrays: np.ndarray) -> tuple[d
 def fit_linear_log(submission: ModuleType, **arrays: np.ndarray) -> tuple[dict, Arrays]:
     """``fit_linear_log(flops, optimal)`` -> slope and intercept in log10 space."""
     function = get_definition(submission, "fit_linear_log")
+    expect_signature(function, ("x", "y"), what="fit_linear_log")
     result = function(arrays["flops"].copy(), arrays["optimal"].copy())
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise ContractError("fit_linear_log must return (m, c)")
