@@ -13,10 +13,35 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """The main job on the bundled example: the reference experiments' smoke profile."""
-    from reference.experiments import main as experiments_main
+    """The main job on the bundled examples: grade the solution, the student template and the
+    example wrong submissions, and print a small gradebook."""
+    from tqdm.auto import tqdm
 
-    return experiments_main(["all", "--profile", "smoke", "--out", str(args.out)])
+    from autograder.engine import grade_submission
+    from autograder.gradebook import render_gradebook, write_gradebook_csv
+
+    root = Path(__file__).resolve().parent.parent
+    submissions = [
+        root / "fixtures" / "submissions" / "solution.ipynb",
+        root / "student_template" / "nmt.ipynb",
+        *sorted((root / "fixtures" / "submissions").glob("wrong-*.ipynb")),
+    ]
+    missing = [p for p in submissions if not p.is_file()]
+    if missing:
+        print(
+            f"error: {missing[0]} is missing; run `python grade.py build-notebooks`",
+            file=sys.stderr,
+        )
+        return 2
+    reports = []
+    for path in tqdm(submissions, desc="grading", unit="notebook"):
+        reports.append(grade_submission(path, out_dir=args.out / path.stem))
+    print(render_gradebook(reports))
+    csv_path = write_gradebook_csv(reports, args.out / "gradebook.csv")
+    print(
+        f"per-submission results.json and feedback.md in {args.out}/<name>/; gradebook: {csv_path}"
+    )
+    return 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -74,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the English-to-Pig-Latin Transformer homework.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser("demo", help="run the main job on the bundled example")
+    demo = commands.add_parser("demo", help="grade the bundled example submissions")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
     demo.set_defaults(run=_demo)
     for name, function, text in (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 
@@ -109,3 +110,17 @@ def apply_example_to_notebook(notebook: nbformat.NotebookNode, example: Example)
             cell.source = apply_example(cell.source, example)
             return notebook
     raise ValueError(f"{example.name}: no code cell contains {example.anchor!r}")
+
+
+def write_example_notebooks(solution: Path, out_dir: Path) -> list[Path]:
+    """Write one notebook per example, made from the solution notebook; returns their paths."""
+    notebook = nbformat.read(solution, as_version=4)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for example in EXAMPLES:
+        path = out_dir / f"{example.name}.ipynb"
+        text = nbformat.writes(apply_example_to_notebook(notebook, example)) + "\n"
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+        paths.append(path)
+    return paths
