@@ -33,7 +33,7 @@ def _run(*args: str | Path) -> None:
 
 def setup() -> None:
     """Create .venv and install the project with its dev extra, once per pyproject change."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is
         sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
     stamp = VENV / ".installed"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + TORCH.encode()).hexdigest()
