@@ -9,13 +9,15 @@ patches, loads the probe modules, then imports the student's ``submission.py`` a
 one by one, writing each record as soon as the call ends (``transport``).
 
 Events go to the parent, one ASCII line each, on the pipe EVENT_FD: ``warn TEXT`` and ``fatal``
-(trusted: nothing of the student's has run yet), then ``importing``, ``imported`` or
-``import_failed``, ``start I`` and ``done I`` per call, and ``end``. The student's code can write
-to that pipe too; the parent checks every line against what it expects next.
+(trusted: nothing of the student's has run yet), then ``importing N``, ``imported N`` or
+``import_failed N``, ``start I N`` and ``done I N`` per call, and ``end``; N is the size of the
+output file at that moment, so the parent can tell which call printed what. The student's code
+can write to that pipe too; the parent checks every line against what it expects next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -52,10 +54,17 @@ class Events:
 def flush_output() -> None:
     """Flush Python's buffers of stdout and stderr (the student may have replaced them)."""
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
+        with contextlib.suppress(Exception):  # a student's stream may do anything
             stream.flush()
-        except Exception:  # noqa: BLE001 - a student's stream may do anything
-            pass
+
+
+def output_size() -> int:
+    """The size of the output file (fd 1) after flushing: where the next print will land."""
+    flush_output()
+    try:
+        return os.fstat(1).st_size
+    except OSError:
+        return 0
 
 
 def describe_error(error: BaseException, filename: str) -> dict[str, Any]:
@@ -73,9 +82,13 @@ def describe_error(error: BaseException, filename: str) -> dict[str, Any]:
         chain = chain.__cause__ or chain.__context__
     try:
         message = error.msg if isinstance(error, SyntaxError) else str(error)
-    except Exception:  # noqa: BLE001 - a student's exception may fail to print
+    except Exception:  # a student's exception may fail to print
         message = "(the exception's message could not be printed)"
-    return {"type": type(error).__name__[:200], "message": str(message)[:MAX_TEXT], "lineno": lineno}
+    return {
+        "type": type(error).__name__[:200],
+        "message": str(message)[:MAX_TEXT],
+        "lineno": lineno,
+    }
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -90,7 +103,7 @@ def import_submission(path: Path) -> types.ModuleType:
     module.__file__ = str(path)
     sys.modules["submission"] = module
     code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
-    exec(code, module.__dict__)  # noqa: S102 - running it is the point of the sandbox
+    exec(code, module.__dict__)  # running it is the point of the sandbox
     return module
 
 
@@ -135,9 +148,14 @@ def run_call(module: types.ModuleType, call: dict[str, Any], base: Path) -> tupl
             raise TypeError("a probe must return (dict, dict of arrays)")
         arrays = {str(name): to_numpy(array) for name, array in arrays.items()}
         return {"status": "ok", "data": data, "arrays": list(arrays), "error": None}, arrays
-    except BaseException as error:  # noqa: BLE001 - student code may raise anything
+    except BaseException as error:  # student code may raise anything
         status = "oom" if is_out_of_memory(error) else "error"
-        return {"status": status, "data": {}, "arrays": [], "error": describe_error(error, filename)}, {}
+        return {
+            "status": status,
+            "data": {},
+            "arrays": [],
+            "error": describe_error(error, filename),
+        }, {}
 
 
 def write_record(results: Path, index: int, record: dict, arrays: dict) -> None:
@@ -146,10 +164,14 @@ def write_record(results: Path, index: int, record: dict, arrays: dict) -> None:
     try:
         record["arrays"] = write_arrays(results, index, arrays)
         payload = encode_json(record)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         message = f"the probe's answer cannot be sent: {type(error).__name__}: {error}"
-        record = {"status": "error", "data": {}, "arrays": [],
-                  "error": {"type": "ProbeOutputError", "message": message[:MAX_TEXT], "lineno": None}}  # fmt: skip
+        record = {
+            "status": "error",
+            "data": {},
+            "arrays": [],
+            "error": {"type": "ProbeOutputError", "message": message[:MAX_TEXT], "lineno": None},
+        }
         payload = encode_json(record)
     write_atomic(results / f"{index}.json", payload)
 
@@ -173,28 +195,26 @@ def main() -> None:
     base, events = Path(sys.argv[1]), Events(int(sys.argv[2]))
     try:
         request = start(base, events)
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         traceback.print_exc()
         flush_output()
         events.send("fatal")
         os._exit(3)
-    events.send("importing")
+    events.send(f"importing {output_size()}")
     path = base / "home" / "submission.py"
     try:
         module = import_submission(path)
-    except BaseException as error:  # noqa: BLE001
+    except BaseException as error:
         flush_output()
         payload = encode_json({"error": describe_error(error, str(path))})
         write_atomic(base / "results" / "import.json", payload)
-        events.send("import_failed")
+        events.send(f"import_failed {output_size()}")
         os._exit(0)
-    flush_output()
-    events.send("imported")
+    events.send(f"imported {output_size()}")
     for call in request["calls"]:
-        events.send(f"start {call['index']}")
+        events.send(f"start {call['index']} {output_size()}")
         record, arrays = run_call(module, call, base)
         write_record(base / "results", call["index"], record, arrays)
-        flush_output()
-        events.send(f"done {call['index']}")
+        events.send(f"done {call['index']} {output_size()}")
     events.send("end")
     os._exit(0)

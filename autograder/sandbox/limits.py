@@ -143,4 +143,5 @@ def enter_sandbox(config: dict[str, Any], *, event_fd: int, base: Path) -> list[
     except OSError as error:
         warnings.append(f"no private filesystem view, the child sees and may write more ({error})")
     drop_privileges(uid, gid, config["rlimits"]["nproc"])
+    os.chdir(base / "home")  # the old cwd is on the mount that the writable bind now covers
     return warnings

@@ -75,8 +75,10 @@ class SandboxLimits:
     """Resource limits and isolation of the child process; the defaults suit one submission of
     this course on a 0.75 GB Gradescope tier (see docs/sandbox.md for the measurements)."""
 
-    memory_mb: int = 1536
-    """RLIMIT_AS of the child, in MiB; ``import torch`` alone maps about 640 MiB of it."""
+    memory_mb: int = 1024
+    """RLIMIT_AS of the child, in MiB. ``import torch`` maps about 600 MiB of it (260 MiB
+    resident), which leaves the student about 400 MiB; the child then stays resident below
+    about 700 MiB, inside Gradescope's smallest tier (0.75 GB)."""
     cpu_seconds: int = 300
     """RLIMIT_CPU of the child (all questions together), a backstop behind the wall budgets."""
     file_size_mb: int = 64

@@ -23,7 +23,7 @@ from .registry import ProbeOutput, probe
 
 @probe("echo")
 def echo(module: types.ModuleType, *, seed: int, **arrays: np.ndarray) -> ProbeOutput:
-    """Arrays doubled, plus facts about the child: its seed, first random draws, uid, cwd."""
+    """Arrays doubled, plus facts about the child: seed, first random draws, uid, cwd, pids."""
     import torch
 
     data = {
@@ -34,6 +34,8 @@ def echo(module: types.ModuleType, *, seed: int, **arrays: np.ndarray) -> ProbeO
         "cwd": os.getcwd(),
         "threads": torch.get_num_threads(),
         "hash": hash("abc"),
+        "pid": os.getpid(),
+        "visible_pids": sorted(int(n) for n in os.listdir("/proc") if n.isdigit()),
     }
     return data, {name: array * 2 for name, array in arrays.items()}
 

@@ -7,6 +7,7 @@ deadline, refusing anything that is not a short line of printable ASCII.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -45,7 +46,9 @@ class ProtocolViolation(Exception):
 
 
 def child_environment(home: Path) -> dict[str, str]:
-    """The child's whole environment: nothing of the grader's leaks into it."""
+    """The child's whole environment: nothing of the grader's leaks into it. Beyond the brief's
+    list: a non-interactive matplotlib backend, and at most two malloc arenas, since every arena
+    reserves 64 MiB of the address space that RLIMIT_AS counts."""
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
@@ -56,6 +59,7 @@ def child_environment(home: Path) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "CUDA_VISIBLE_DEVICES": "",
         "MPLBACKEND": "Agg",
+        "MALLOC_ARENA_MAX": "2",
     }
 
 
@@ -74,7 +78,14 @@ class Child:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         try:
             process = subprocess.Popen(
-                [sys.executable, *PYTHON_FLAGS, "-c", BOOTSTRAP, str(workspace.base), str(write_fd)],
+                [
+                    sys.executable,
+                    *PYTHON_FLAGS,
+                    "-c",
+                    BOOTSTRAP,
+                    str(workspace.base),
+                    str(write_fd),
+                ],
                 env=child_environment(workspace.home),
                 cwd=workspace.home,
                 stdin=subprocess.DEVNULL,
@@ -121,10 +132,8 @@ class Child:
         """SIGKILL the child's process group; return its exit status."""
         if self.process.poll() is None:
             self.killed = True
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         return self.process.wait()
 
     def output_size(self) -> int:

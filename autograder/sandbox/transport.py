@@ -193,7 +193,9 @@ def read_result(
     The record has ``status`` (one of ``STATUSES``), ``data`` (an object), ``arrays`` (names)
     and ``error`` (None or {type, message, lineno}). Raises TransportError on anything else.
     """
-    record = decode_json(f"{index}.json", open_untrusted(dir_fd, f"{index}.json", max_json_bytes, owner))
+    record = decode_json(
+        f"{index}.json", open_untrusted(dir_fd, f"{index}.json", max_json_bytes, owner)
+    )
     status, data, names = record.get("status"), record.get("data"), record.get("arrays")
     if status not in STATUSES:
         raise TransportError(f"the record's status {str(status)[:40]!r} is not one of {STATUSES}")
@@ -215,7 +217,9 @@ def read_result(
 
 def read_import_error(dir_fd: int, *, max_json_bytes: int, owner: int | None) -> dict[str, Any]:
     """Read ``import.json``: the validated {type, message, lineno} of a failed import."""
-    record = decode_json("import.json", open_untrusted(dir_fd, "import.json", max_json_bytes, owner))
+    record = decode_json(
+        "import.json", open_untrusted(dir_fd, "import.json", max_json_bytes, owner)
+    )
     error = parse_error(record.get("error"))
     if error is None:
         raise TransportError("import.json holds no error")

@@ -19,6 +19,7 @@ not copied, so importing ``autograder`` in the child runs nothing of ours).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -94,10 +95,8 @@ class Workspace:
 
     def close(self) -> None:
         for fd in (self.results_fd, self.output_fd, self.output_read_fd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -145,5 +144,10 @@ def create_workspace(
 def _call_entry(index: int, call: ProbeCall) -> dict[str, Any]:
     kwargs = {k: v for k, v in call.kwargs.items() if k != "seed"}
     seed = call.kwargs.get("seed", 0)
-    return {"index": index, "probe": call.probe, "kwargs": kwargs, "seed": seed,
-            "arrays": list(call.arrays)}  # fmt: skip
+    return {
+        "index": index,
+        "probe": call.probe,
+        "kwargs": kwargs,
+        "seed": seed,
+        "arrays": list(call.arrays),
+    }

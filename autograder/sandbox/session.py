@@ -1,0 +1,317 @@
+"""Parent side: one child's life, from its start to its last answer or its death.
+
+The child's events (see ``child``) are checked against what must come next; from ``importing``
+on, each carries the size of the output file at that moment, which the parent uses to cut the
+output into the part each call printed (a lying child only mislabels its own output). The
+parent keeps the time itself: a question's deadline is set when the parent starts waiting for
+its first call, and a call's seconds run from its ``start`` event to its ``done`` event.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .model import ProbeCall, ProbeError, ProbeResult, SandboxError, SandboxLimits, Status
+from .process import Child, Closed, ProtocolViolation, Timeout
+from .transport import TransportError, read_import_error, read_result
+from .workspace import create_workspace
+
+log = logging.getLogger(__name__)
+
+KINDS = {"timeout": "Timeout", "crash": "Crash", "oom": "MemoryError", "error": "SandboxProtocol"}
+"""ProbeError.type of a call the parent had to stop, by status."""
+
+Pending = list[tuple[int, ProbeCall]]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every child of one ``run_probes`` shares."""
+
+    source: str
+    probe_modules: tuple[str, ...]
+    locate: Callable[[int], str] | None
+    limits: SandboxLimits
+    budgets: Mapping[str, float]
+    user: tuple[int, int] | None
+    sandbox: dict
+    site_packages: tuple[str, ...]
+
+    def budget(self, question: str) -> float:
+        return float(self.budgets.get(question, self.limits.default_budget_s))
+
+    @property
+    def owner(self) -> int | None:
+        """The uid that must own the child's files, when it runs as another user."""
+        return self.user[0] if self.user else None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a child stopped answering: status and message for the call it was running."""
+
+    status: Status
+    message: str
+    verb: str
+    """For the question's other calls: "timed out", "crashed"..."""
+
+
+def memory_text(limits: SandboxLimits) -> str:
+    mb = limits.memory_mb
+    return f"{mb / 1024:g} GB" if mb >= 1024 else f"{mb} MB"
+
+
+def describe_exit(code: int, limits: SandboxLimits) -> Failure:
+    """Why a child that the parent did not kill ended, from its exit status."""
+    if code >= 0:
+        return Failure("crash", f"the process exited (status {code})", "ended the process")
+    sig = -code
+    if sig == signal.SIGXCPU:
+        message = f"ran out of CPU time (limit {limits.cpu_seconds} s)"
+        return Failure("timeout", message, "ran out of CPU time")
+    if sig == signal.SIGKILL:
+        message = "was killed by the system (SIGKILL), most likely for using too much memory"
+        return Failure("oom", message, "was killed")
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
+    return Failure("crash", f"crashed ({name})", "crashed")
+
+
+def offset_of(event: object, expected: str) -> int | None:
+    """The output size carried by ``event`` if it is ``expected`` ("done 3"), else None."""
+    if not isinstance(event, str) or not event.startswith(expected + " "):
+        return None
+    size = event[len(expected) + 1 :]
+    return int(size) if size.isdigit() and len(size) <= 15 else None
+
+
+def next_event(child: Child, deadline: float) -> str | Timeout | Closed | ProtocolViolation:
+    try:
+        return child.next_event(deadline)
+    except ProtocolViolation as violation:
+        return violation
+
+
+def result(
+    call: ProbeCall,
+    status: Status,
+    error: ProbeError | None,
+    seconds: float = 0.0,
+    output: str = "",
+    data: dict | None = None,
+    arrays: dict | None = None,
+) -> ProbeResult:
+    seconds = round(seconds, 4)
+    return ProbeResult(
+        call.id, call.question, status, data or {}, arrays or {}, error, seconds, output
+    )
+
+
+def fail_all(
+    calls: Pending,
+    results: dict,
+    status: Status,
+    kind: str,
+    message: str,
+    location: str | None = None,
+    output: str = "",
+) -> None:
+    for index, call in calls:
+        results[index] = result(call, status, ProbeError(kind, message, location), output=output)
+
+
+class Session:
+    """One child running some of the calls."""
+
+    def __init__(self, run: Run, pending: Pending, results: dict[int, ProbeResult]) -> None:
+        self.run, self.pending, self.results = run, pending, results
+        workspace = create_workspace(
+            run.source,
+            pending,
+            probe_modules=run.probe_modules,
+            sandbox=run.sandbox,
+            site_packages=run.site_packages,
+            user=run.user,
+        )
+        try:
+            self.child = Child.start(workspace)
+        except BaseException:
+            workspace.close()
+            raise
+
+    def locate(self, lineno: int | None) -> str | None:
+        if lineno is None:
+            return None
+        if self.run.locate is None:
+            return f"line {lineno}"
+        try:
+            return self.run.locate(lineno)
+        except Exception:  # a failing locator must not lose the result
+            return None
+
+    def output(self, start: int, end: int | None = None) -> str:
+        size = self.child.output_size()
+        end = size if end is None else min(end, size)
+        return self.child.output_between(min(start, end), end, self.run.limits.output_tail_bytes)
+
+    def stop(self, event: object, budget: float) -> Failure:
+        """Classify an event that is not the expected one; the child is dead afterwards."""
+        child = self.child
+        if isinstance(event, Timeout):
+            child.kill()
+            return Failure("timeout", f"timed out after {budget:g} s", "timed out")
+        if isinstance(event, Closed):
+            code = child.wait(time.monotonic() + 2)
+            if code is not None:
+                return describe_exit(code, self.run.limits)
+            child.kill()
+            return Failure("error", "closed the sandbox's event pipe", "broke the sandbox")
+        child.kill()
+        message = (
+            "the sandbox's event pipe received unexpected data (student code wrote to "
+            "a file descriptor it did not open)"
+        )
+        return Failure("error", message, "broke the sandbox")
+
+    def run_all(self) -> Pending:
+        """Run the calls; record their results; return the calls left for a fresh child."""
+        try:
+            deadline = time.monotonic() + self.run.limits.import_budget_s
+            offset = self.start(deadline)
+            if not self.import_module(deadline, offset):
+                return []
+            question, question_deadline = None, 0.0
+            for position, (index, call) in enumerate(self.pending):
+                if call.question != question:
+                    question = call.question
+                    question_deadline = time.monotonic() + self.run.budget(question)
+                failure = self.run_call(index, call, question_deadline)
+                if failure is not None:
+                    rest = self.pending[position + 1 :]
+                    same = [(i, c) for i, c in rest if c.question == question]
+                    message = f"not run: question {question} stopped after a call {failure.verb}"
+                    fail_all(same, self.results, "not_run", "NotRun", message)
+                    return [(i, c) for i, c in rest if c.question != question]
+            self.finish()
+            return []
+        finally:
+            self.child.close()
+            self.child.workspace.close()
+
+    def start(self, deadline: float) -> int:
+        """Wait for the trusted part of the child; return the output size at ``importing``.
+        Raises SandboxError when it fails: that is the grader's problem, not the student's."""
+        while True:
+            event = next_event(self.child, deadline)
+            if isinstance(event, str) and event.startswith("warn "):
+                log.warning("sandbox: %s", event[5:])
+                continue
+            offset = offset_of(event, "importing")
+            if offset is not None:
+                return offset
+            if isinstance(event, Timeout):
+                budget = self.run.limits.import_budget_s
+                raise SandboxError(f"the sandbox child did not start in {budget:g} s")
+            code = self.child.kill()
+            tail = self.output(0).strip()[-2000:]
+            raise SandboxError(f"the sandbox child failed to start (status {code}): {tail}")
+
+    def import_module(self, deadline: float, start: int) -> bool:
+        """Wait for the student's module; if it fails, fail every call and return False."""
+        event = next_event(self.child, deadline)
+        if offset_of(event, "imported") is not None:
+            return True
+        offset = offset_of(event, "import_failed")
+        if offset is not None:
+            try:
+                error = read_import_error(
+                    self.child.workspace.results_fd,
+                    max_json_bytes=self.run.limits.max_json_bytes,
+                    owner=self.run.owner,
+                )
+            except TransportError:
+                error = {"type": "ImportError", "message": "no details", "lineno": None}
+            location = self.locate(error["lineno"])
+            where = f" ({location})" if location else ""
+            message = f"the notebook failed to import: {error['type']}: {error['message']}{where}"
+            fail_all(
+                self.pending,
+                self.results,
+                "error",
+                error["type"],
+                message,
+                location,
+                self.output(start, offset),
+            )
+            return False
+        failure = self.stop(event, self.run.limits.import_budget_s)
+        message = f"while importing the notebook: {failure.message}"
+        if isinstance(event, Timeout):
+            message = f"the notebook took more than {self.run.limits.import_budget_s:g} s to import"
+        fail_all(
+            self.pending,
+            self.results,
+            failure.status,
+            KINDS[failure.status],
+            message,
+            None,
+            self.output(start),
+        )
+        return False
+
+    def run_call(self, index: int, call: ProbeCall, deadline: float) -> Failure | None:
+        """Run one call and record its result; return the failure that ended the child."""
+        began, start = time.monotonic(), self.child.output_size()
+        event = next_event(self.child, deadline)
+        offset = offset_of(event, f"start {index}")
+        if offset is not None:
+            began, start = time.monotonic(), offset
+            event = next_event(self.child, deadline)
+            end = offset_of(event, f"done {index}")
+            if end is not None:
+                output = self.output(start, end)
+                self.results[index] = self.read_record(
+                    index, call, time.monotonic() - began, output
+                )
+                return None
+        failure = self.stop(event, self.run.budget(call.question))
+        problem = ProbeError(KINDS[failure.status], failure.message, None)
+        self.results[index] = result(
+            call, failure.status, problem, time.monotonic() - began, self.output(start)
+        )
+        return failure
+
+    def read_record(self, index: int, call: ProbeCall, seconds: float, output: str) -> ProbeResult:
+        limits = self.run.limits
+        try:
+            record, arrays = read_result(
+                self.child.workspace.results_fd,
+                index,
+                max_json_bytes=limits.max_json_bytes,
+                max_array_bytes=limits.max_array_bytes,
+                owner=self.run.owner,
+            )
+        except TransportError as error:
+            problem = ProbeError("InvalidResult", f"the call's result was refused: {error}", None)
+            return result(call, "error", problem, seconds, output)
+        if record["status"] == "ok":
+            return result(call, "ok", None, seconds, output, record["data"], arrays)
+        error = record["error"] or {"type": "Error", "message": "no details", "lineno": None}
+        message = error["message"]
+        if record["status"] == "oom":
+            message = f"ran out of memory (limit {memory_text(limits)}): {message}"
+        problem = ProbeError(error["type"], message, self.locate(error["lineno"]))
+        return result(call, record["status"], problem, seconds, output)
+
+    def finish(self, grace_s: float = 5.0) -> None:
+        """Let a child that answered everything exit by itself, so that its resource usage is
+        counted in RUSAGE_CHILDREN; ``run_all`` kills it if it does not."""
+        deadline = time.monotonic() + grace_s
+        if next_event(self.child, deadline) == "end":
+            self.child.wait(deadline)

@@ -1,0 +1,438 @@
+"""The sandbox: results come back, failures are contained and explained, the child is isolated.
+
+Starting a child costs the import of torch (about 2 s), so the tests share a few runs: each
+module-scoped fixture runs many calls at once and each test checks one thing in the results.
+The isolation tests that need root (a user to drop to, namespaces) skip without it; CI and
+Gradescope run as root.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.sandbox import ProbeCall, SandboxError, SandboxLimits, run_probes
+from autograder.sandbox.mounts import plan_covers
+from autograder.sandbox.transport import TransportError, read_result
+
+TESTING = "autograder.sandbox.probes_testing"
+REPO = Path(__file__).resolve().parent.parent
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="dropping privileges needs root (CI is root)")
+
+STUDENT = """\
+import torch
+import torch.nn as nn
+
+
+def add(a, b):
+    return a + b
+
+
+def broken(x):
+    y = x + 1
+    return y + undefined_name
+
+
+def chatty(x):
+    print("done 0")
+    print("start 1\\n{not json")
+    import sys
+    print("to stderr", file=sys.stderr)
+    return x * 3
+
+
+def on_gpu(x):
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = nn.Linear(3, 2).cuda()
+    model = model.to("cuda")
+    model.to(torch.device("cuda:0"))
+    t = torch.as_tensor(x).cuda().to("cuda").to(device)
+    t = t.to(device="cuda", dtype=torch.float32)
+    bias = torch.zeros(2, device="cuda")
+    return (model(t) + bias).detach(), str(device), torch.cuda.is_available()
+"""
+
+
+def locate(lineno: int) -> str:
+    return f"cell 7, line {lineno}"
+
+
+def by_id(results):
+    return {r.id: r for r in results}
+
+
+# --- one child answers many calls ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def batch():
+    x = np.arange(6.0).reshape(2, 3)
+    calls = [
+        ProbeCall("add", "call", "1.1", {"function": "add", "args": [2, 3]}),
+        ProbeCall("echo", "echo", "1.1", {"seed": 5}, {"x": x, "mask": x > 2}),
+        ProbeCall("echo_again", "echo", "1.1", {"seed": 5}),
+        ProbeCall("broken", "call", "1.2", {"function": "broken", "args": [1]}),
+        ProbeCall("missing", "call", "1.2", {"function": "no_such_function"}),
+        ProbeCall("chatty", "call", "1.3", {"function": "chatty", "args": [2]}),
+        ProbeCall("gpu", "call", "1.4", {"function": "on_gpu", "as_tensors": True}, {"x": x}),
+        ProbeCall("environ", "environ", "1.5", {}),
+        ProbeCall("reference", "import_module", "1.5", {"name": "reference"}),
+        ProbeCall("oom_numpy", "allocate", "1.6", {"mb": 4096}),
+        ProbeCall("oom_torch", "allocate", "1.6", {"mb": 4096, "library": "torch"}),
+        ProbeCall("after_oom", "call", "1.6", {"function": "add", "args": [1, 1]}),
+        ProbeCall("pickle", "forge_pickle", "1.9", {"marker": str(MARKER)}),
+    ]
+    os.environ["NMT_SANDBOX_TEST_SECRET"] = "hunter2"
+    try:
+        return by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], locate=locate))
+    finally:
+        del os.environ["NMT_SANDBOX_TEST_SECRET"]
+
+
+MARKER = Path(tempfile.gettempdir()) / f"nmt-sandbox-unpickled-{os.getpid()}"
+
+
+def test_a_good_call_returns_data_and_arrays(batch):
+    assert batch["add"].status == "ok" and batch["add"].data == {"result": 5}
+    echo = batch["echo"]
+    assert echo.status == "ok" and echo.error is None and echo.seconds >= 0
+    np.testing.assert_array_equal(echo.arrays["x"], np.arange(6.0).reshape(2, 3) * 2)
+    assert echo.arrays["mask"].dtype == np.int64  # bool * 2
+
+
+def test_calls_are_seeded_and_single_threaded(batch):
+    first, again = batch["echo"].data, batch["echo_again"].data
+    assert first["seed"] == 5
+    assert first["torch_draw"] == again["torch_draw"]
+    assert first["numpy_draw"] == again["numpy_draw"]
+    assert first["threads"] == 1
+    assert first["hash"] == -4594863902769663758  # hash("abc") under PYTHONHASHSEED=0
+
+
+def test_an_exception_in_student_code_is_mapped_to_its_cell(batch):
+    broken = batch["broken"]
+    assert broken.status == "error" and broken.data == {} and broken.arrays == {}
+    assert broken.error.type == "NameError"
+    assert "undefined_name" in broken.error.message
+    assert broken.error.location == "cell 7, line 11"
+    missing = batch["missing"]
+    assert missing.status == "error" and missing.error.type == "AttributeError"
+    assert missing.error.location is None  # raised by the probe, not in the notebook
+
+
+def test_student_prints_do_not_corrupt_results(batch):
+    chatty = batch["chatty"]
+    assert chatty.status == "ok" and chatty.data == {"result": 6}
+    assert "done 0" in chatty.output and "to stderr" in chatty.output
+    assert batch["gpu"].output == ""  # output is split per call
+
+
+def test_cuda_hard_coded_code_runs_on_cpu(batch):
+    gpu = batch["gpu"]
+    assert gpu.status == "ok", gpu.error
+    assert gpu.data["result"][1:] == ["cpu", False]
+    assert gpu.arrays["result.0"].shape == (2, 2)
+
+
+def test_environment_is_scrubbed(batch):
+    environ = batch["environ"].data["environ"]
+    assert "NMT_SANDBOX_TEST_SECRET" not in environ
+    home = environ["HOME"]
+    assert environ["TMPDIR"] == home and environ["PATH"] == "/usr/bin:/bin"
+    assert environ["PYTHONHASHSEED"] == "0" and environ["OMP_NUM_THREADS"] == "1"
+    assert environ["CUDA_VISIBLE_DEVICES"] == "" and environ["LANG"] == "C.UTF-8"
+    assert batch["echo"].data["cwd"] == home
+
+
+def test_child_cannot_import_the_repository(batch):
+    sys_path = batch["environ"].data["sys_path"]
+    assert str(REPO) not in sys_path and "" not in sys_path
+    reference = batch["reference"]
+    assert reference.status == "error" and reference.error.type == "ModuleNotFoundError"
+
+
+def test_running_out_of_memory_is_recorded_and_the_child_goes_on(batch):
+    for name in ("oom_numpy", "oom_torch"):
+        result = batch[name]
+        assert result.status == "oom", result.error
+        assert result.error.message.startswith("ran out of memory (limit 1 GB)")
+    assert batch["after_oom"].status == "ok"
+
+
+def test_a_pickled_array_from_the_child_is_refused_unread(batch):
+    forged = batch["pickle"]
+    assert forged.status == "error" and forged.error.type == "InvalidResult"
+    assert "dtype object" in forged.error.message
+    assert not MARKER.exists()
+
+
+# --- failures that end a child -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def failures():
+    calls = [
+        ProbeCall("slow", "sleep", "A", {"seconds": 60}),
+        ProbeCall("after_slow", "call", "A", {"function": "add", "args": [1, 2]}),
+        ProbeCall("abort", "crash", "B", {"how": "abort"}),
+        ProbeCall("segfault", "crash", "C", {"how": "segfault"}),
+        ProbeCall("exit", "crash", "D", {"how": "exit"}),
+        ProbeCall("tamper", "tamper", "E", {}),
+        ProbeCall("fine", "call", "F", {"function": "add", "args": [2, 2]}),
+    ]
+    budgets = {"A": 1.5}
+    return by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], budgets=budgets))
+
+
+def test_a_timeout_is_recorded_and_the_next_question_still_runs(failures):
+    slow = failures["slow"]
+    assert slow.status == "timeout" and slow.error.message == "timed out after 1.5 s"
+    assert 1.4 <= slow.seconds < 10
+    after = failures["after_slow"]
+    assert after.status == "not_run" and "timed out" in after.error.message
+    assert failures["abort"].status == "crash"
+
+
+def test_crashes_are_recorded_with_their_signal(failures):
+    assert failures["abort"].error.message == "crashed (SIGABRT)"
+    assert failures["segfault"].status == "crash"
+    assert failures["segfault"].error.message == "crashed (SIGSEGV)"
+    assert failures["exit"].status == "crash" and "status 7" in failures["exit"].error.message
+
+
+def test_writing_to_the_event_pipe_fails_only_that_call(failures):
+    tamper = failures["tamper"]
+    assert tamper.status == "error" and "event pipe" in tamper.error.message
+    assert failures["fine"].status == "ok" and failures["fine"].data == {"result": 4}
+
+
+# --- a module that does not import -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import math\n\nx = foo + 1\n", "NameError: name 'foo' is not defined (cell 7, line 3)"),
+        ("def f(:\n    pass\n", "SyntaxError: invalid syntax (cell 7, line 1)"),
+    ],
+)
+def test_an_import_failure_fails_every_call(source, expected):
+    calls = [ProbeCall(f"c{n}", "call", q, {"function": "f"}) for n, q in enumerate("ABA")]
+    results = run_probes(source, calls, probe_modules=[], locate=locate)
+    for result in results:
+        assert result.status == "error"
+        assert result.error.message == f"the notebook failed to import: {expected}"
+        assert result.error.location == "cell 7, line " + expected[-2]
+
+
+# --- isolation ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def listener():
+    server = socket.create_server(("127.0.0.1", 0))
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def secret_dir():
+    """A world-readable folder holding a root-only secret and a public file."""
+    folder = Path(tempfile.mkdtemp(prefix="nmt-sandbox-secret-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    (folder / "golden.npy").write_text("the answers")
+    (folder / "golden.npy").chmod(0o600)
+    (folder / "public.txt").write_text("anyone may read this")
+    (folder / "public.txt").chmod(0o644)
+    yield folder
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+
+
+def isolation_calls(secret_dir: Path, port: int, outside: Path) -> list[ProbeCall]:
+    return [
+        ProbeCall("secret", "read_file", "1", {"path": str(secret_dir / "golden.npy")}),
+        ProbeCall("public", "read_file", "2", {"path": str(secret_dir / "public.txt")}),
+        ProbeCall("connect", "connect", "3", {"host": "127.0.0.1", "port": port}),
+        ProbeCall("write_outside", "write_file", "4", {"path": str(outside)}),
+        ProbeCall("write_home", "write_file", "5", {"path": "mine.txt"}),
+        ProbeCall("echo", "echo", "6", {}),
+        ProbeCall("reference", "read_file", "7", {"path": str(REPO / "reference/__init__.py")}),
+        ProbeCall("fork", "fork", "8", {"count": 200}),
+    ]
+
+
+@needs_root
+def test_as_root_the_child_cannot_read_root_files_nor_connect_nor_write_outside(
+    secret_dir, listener
+):
+    outside = Path("/var/tmp") / f"nmt-sandbox-outside-{os.getpid()}"
+    results = by_id(
+        run_probes(
+            STUDENT,
+            isolation_calls(secret_dir, listener, outside),
+            probe_modules=[TESTING],
+            limits=SandboxLimits(hide_paths=(), nproc=64),  # protected by file modes alone
+        )
+    )
+    assert results["secret"].status == "error"
+    assert results["secret"].error.type == "PermissionError"
+    assert results["public"].data == {"content": "anyone may read this"}
+    assert results["connect"].status == "error"
+    assert results["connect"].error.type in {"OSError", "ConnectionRefusedError"}
+    assert results["write_outside"].status == "error" and not outside.exists()
+    assert "Read-only file system" in results["write_outside"].error.message
+    assert results["write_home"].status == "ok"
+    echo = results["echo"].data
+    assert echo["uid"] == 65534
+    assert os.getpid() not in echo["visible_pids"]  # own PID namespace and /proc
+    fork = results["fork"].data
+    assert fork["started"] < 64 and fork["error"] == "BlockingIOError"
+
+
+@needs_root
+def test_as_root_the_child_does_not_see_the_project(secret_dir, listener):
+    outside = Path(tempfile.gettempdir()) / f"nmt-sandbox-outside-{os.getpid()}"
+    calls = isolation_calls(secret_dir, listener, outside)
+    results = by_id(run_probes(STUDENT, calls, probe_modules=[TESTING]))
+    assert results["reference"].status == "error"
+    assert results["reference"].error.type == "FileNotFoundError"  # hidden, not just denied
+    assert results["write_outside"].status == "error" and not outside.exists()
+
+
+def test_without_dropping_privileges_the_basics_still_hold(secret_dir, listener):
+    outside = Path(tempfile.gettempdir()) / f"nmt-sandbox-outside-{os.getpid()}"
+    calls = [c for c in isolation_calls(secret_dir, listener, outside) if c.id != "fork"]
+    calls += [
+        ProbeCall("environ", "environ", "9", {}),
+        ProbeCall("ref", "import_module", "9", {"name": "reference"}),
+    ]
+    results = by_id(
+        run_probes(
+            STUDENT, calls, probe_modules=[TESTING], limits=SandboxLimits(drop_privileges=False)
+        )
+    )
+    try:
+        assert results["echo"].data["uid"] == os.getuid()
+        # Controls for the root tests: without a sandbox user and namespaces these succeed.
+        assert results["connect"].status == "ok"
+        assert results["write_outside"].status == "ok" and outside.exists()
+        assert results["ref"].status == "error"
+        assert "NMT_SANDBOX_TEST_SECRET" not in results["environ"].data["environ"]
+    finally:
+        outside.unlink(missing_ok=True)
+
+
+def test_dropping_privileges_without_root_is_refused():
+    if IS_ROOT:
+        pytest.skip("only meaningful when the grader is not root")
+    with pytest.raises(SandboxError, match="needs the grader to run as root"):
+        run_probes("", [], probe_modules=[], limits=SandboxLimits(drop_privileges=True))
+
+
+# --- the parent's side of the transport, no child needed --------------------------------------
+
+
+def write_record(folder: Path, arrays: dict[str, bytes]) -> int:
+    record = f'{{"status": "ok", "data": {{}}, "arrays": {list(arrays)!r}, "error": null}}'
+    (folder / "0.json").write_text(record.replace("'", '"'))
+    for name, payload in arrays.items():
+        (folder / f"0.{name}.npy").write_bytes(payload)
+    return os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def npy(array: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def read(fd: int, **caps):
+    caps = {"max_json_bytes": 1 << 20, "max_array_bytes": 1 << 20, "owner": None, **caps}
+    try:
+        return read_result(fd, 0, **caps)
+    finally:
+        os.close(fd)
+
+
+def test_the_parent_reads_a_valid_record(tmp_path):
+    record, arrays = read(write_record(tmp_path, {"y": npy(np.eye(3, dtype=np.float32))}))
+    assert record["status"] == "ok"
+    np.testing.assert_array_equal(arrays["y"], np.eye(3))
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (npy(np.array([{"a": 1}], dtype=object), allow_pickle=True), "dtype object"),
+        (npy(np.array(["text"])), "not a numeric"),
+        (npy(np.zeros(3, dtype=[("a", "f4")])), "not a numeric"),
+        (npy(np.zeros(1000))[:-8], "does not hold"),
+        (b"\x80\x04not an npy file", "broken .npy header"),
+        (npy(np.zeros(300_000)), "bytes, more than"),
+    ],
+)
+def test_the_parent_refuses_bad_arrays(tmp_path, payload, reason):
+    with pytest.raises(TransportError, match=reason):
+        read(write_record(tmp_path, {"y": payload}))
+
+
+def test_the_parent_refuses_links_and_oversized_json(tmp_path):
+    secret = tmp_path.parent / f"{tmp_path.name}-secret.npy"
+    secret.write_bytes(npy(np.arange(3)))
+    fd = write_record(tmp_path, {})
+    (tmp_path / "0.y.npy").symlink_to(secret)
+    (tmp_path / "0.json").write_text('{"status": "ok", "data": {}, "arrays": ["y"], "error": null}')
+    with pytest.raises(TransportError, match="cannot be opened"):
+        read(fd)
+    (tmp_path / "0.y.npy").unlink()
+    os.link(secret, tmp_path / "0.y.npy")
+    with pytest.raises(TransportError, match="2 links"):
+        read(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY))
+    with pytest.raises(TransportError, match="more than 10"):
+        read(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY), max_json_bytes=10)
+
+
+def test_malformed_calls_are_refused_before_any_child_starts():
+    with pytest.raises(ValueError, match="unique"):
+        run_probes("", [ProbeCall("a", "call", "1"), ProbeCall("a", "call", "1")], probe_modules=[])
+    with pytest.raises(ValueError, match="seed"):
+        run_probes("", [ProbeCall("a", "call", "1", {"seed": 1.5})], probe_modules=[])
+    with pytest.raises(ValueError, match="dtype object"):
+        bad = {"x": np.array([None])}
+        run_probes("", [ProbeCall("a", "call", "1", {}, bad)], probe_modules=[])
+    with pytest.raises(SandboxError, match="reference solution"):
+        run_probes("", [ProbeCall("a", "call", "1")], probe_modules=["reference.attention"])
+
+
+def test_covers_keep_what_the_child_needs_and_hide_the_rest(tmp_path):
+    for name in ("box", "other", "box/inner"):
+        (tmp_path / name).mkdir()
+    me = {"uid": os.getuid(), "gid": os.getgid()}
+    keep = [tmp_path / "box"]
+    hide = [tmp_path, tmp_path / "other", Path("/nonexistent")]
+    assert plan_covers(keep, hide, **me) == [tmp_path]  # "other" is inside a cover already
+    assert plan_covers([tmp_path], [tmp_path], **me) == []  # kept wins
+    assert plan_covers(keep, [tmp_path / "box/inner"], **me) == [tmp_path / "box/inner"]
+
+
+def test_covers_open_the_way_through_folders_the_sandbox_user_cannot_enter():
+    base = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        base.chmod(0o755)
+        (base / "locked/python").mkdir(parents=True)
+        (base / "locked").chmod(0o700)  # like /root with Python in /root/.pyenv
+        keep = [base / "locked/python"]
+        assert plan_covers(keep, [], uid=65534, gid=65534) == [base / "locked"]
+    finally:
+        (base / "locked/python").rmdir()
+        (base / "locked").rmdir()
+        base.rmdir()
