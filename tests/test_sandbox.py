@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 
 from autograder.sandbox import ProbeCall, SandboxError, SandboxLimits, run_probes
-from autograder.sandbox.mounts import plan_covers
+from autograder.sandbox.mounts import blocked_ancestor, plan_covers
 from autograder.sandbox.transport import TransportError, read_result
 
 TESTING = "autograder.sandbox.probes_testing"
@@ -306,6 +307,42 @@ def test_as_root_the_child_does_not_see_the_project(secret_dir, listener):
     assert results["reference"].status == "error"
     assert results["reference"].error.type == "FileNotFoundError"  # hidden, not just denied
     assert results["write_outside"].status == "error" and not outside.exists()
+
+
+@needs_root
+def test_as_root_without_namespaces_file_modes_still_protect(secret_dir):
+    """What Gradescope gets when its container lacks CAP_SYS_ADMIN: only the user switch."""
+    calls = [
+        ProbeCall("secret", "read_file", "1", {"path": str(secret_dir / "golden.npy")}),
+        ProbeCall("echo", "echo", "2", {}),
+    ]
+    limits = SandboxLimits(namespaces=False)
+    python = Path(sys.base_prefix, "lib")
+    if blocked_ancestor(python, 65534, 65534) is not None:  # e.g. Python in /root/.pyenv
+        with pytest.raises(SandboxError, match="the sandbox user cannot read"):
+            run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits)
+        return
+    results = by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits))
+    assert results["secret"].error.type == "PermissionError"
+    assert results["echo"].data["uid"] == 65534
+
+
+@pytest.mark.slow
+def test_cpu_time_is_limited_even_when_the_code_ignores_sigxcpu():
+    calls = [
+        ProbeCall("spin", "spin", "A", {"seconds": 60, "ignore_sigxcpu": True}),
+        ProbeCall("next", "sleep", "B", {"seconds": 0}),
+    ]
+    results = run_probes(
+        "",
+        calls,
+        probe_modules=[TESTING],
+        limits=SandboxLimits(cpu_seconds=5),
+        budgets={"A": 60},
+    )
+    assert results[0].status == "timeout"
+    assert results[0].error.message == "ran out of CPU time (limit 5 s)"
+    assert results[1].status == "ok"
 
 
 def test_without_dropping_privileges_the_basics_still_hold(secret_dir, listener):

@@ -16,13 +16,14 @@ since nothing of the student's runs before it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import mounts
 
@@ -53,30 +54,32 @@ def set_rlimits(limits: dict[str, Any]) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not the child
 
 
-def _relay_exit(child: int, *, as_init: bool) -> None:
+def _relay_exit(child: int, *, as_init: bool) -> NoReturn:
     """Wait for ``child`` (reaping any other process meanwhile), then end the way it ended.
+    Never returns, whatever happens: a relay must not go on as the worker.
 
     An init process cannot kill itself with a signal, so the init relay encodes "killed by
     signal N" as exit status 128 + N, and the relay outside the namespace turns it back.
     """
-    while True:
-        try:
+    try:
+        while True:
             pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(1)
-        if pid == child:
-            break
-    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    code = 0 if sig else os.WEXITSTATUS(status)
-    if as_init:
-        os._exit(128 + sig if sig else min(code, 127))
-    if not sig and code > 128:
-        sig = code - 128
-    if sig:
-        signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-        os._exit(128 + sig)
-    os._exit(code)
+            if pid == child:
+                break
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        code = 0 if sig else os.WEXITSTATUS(status)
+        if as_init:
+            os._exit(128 + sig if sig else min(code, 127))
+        if not sig and code > 128:
+            sig = code - 128
+        if sig:
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+            os._exit(128 + sig)
+        os._exit(code)
+    finally:
+        os._exit(70)
 
 
 def enter_pid_namespace(event_fd: int) -> None:
@@ -87,12 +90,14 @@ def enter_pid_namespace(event_fd: int) -> None:
     if init:
         os.close(event_fd)
         _relay_exit(init, as_init=False)
-    die_with_parent()
+    with contextlib.suppress(OSError):
+        die_with_parent()
     worker = os.fork()
     if worker:
         os.close(event_fd)
         _relay_exit(worker, as_init=True)
-    die_with_parent()
+    with contextlib.suppress(OSError):
+        die_with_parent()
 
 
 def drop_privileges(uid: int, gid: int, nproc: int) -> None:
@@ -107,6 +112,47 @@ def drop_privileges(uid: int, gid: int, nproc: int) -> None:
     die_with_parent()  # the setting is cleared by a change of credentials
 
 
+def enter_namespaces(config: dict[str, Any], *, event_fd: int, base: Path) -> list[str]:
+    """PID, network and mount namespaces, each if the kernel allows; return what failed."""
+    warnings = []
+    try:
+        enter_pid_namespace(event_fd)
+        new_pid = True
+    except OSError as error:
+        warnings.append(f"no PID namespace ({error})")
+        new_pid = False
+    try:
+        _call("unshare", CLONE_NEWNET)
+    except OSError as error:
+        warnings.append(f"no network namespace, the child can reach the network ({error})")
+    try:
+        _call("unshare", CLONE_NEWNS)
+        sys.path[:] = [os.path.realpath(p) for p in sys.path]
+        keep = sorted({Path(p) for p in sys.path if os.path.exists(p)} | {base})
+        mounts.build_view(
+            keep=keep,
+            hide=[Path(p) for p in config["hide"]],
+            writable=[base / "home", base / "results"],
+            stage=base / "stage",
+            uid=config["drop"]["uid"],
+            gid=config["drop"]["gid"],
+            new_proc=new_pid,
+        )
+    except OSError as error:
+        warnings.append(f"no private filesystem view, the child sees and may write more ({error})")
+    return warnings
+
+
+def check_readable(paths: list[str]) -> None:
+    """Raise OSError, saying what to do, if this user cannot read the interpreter's paths."""
+    for path in paths:
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise OSError(
+                f"the sandbox user cannot read {path}: install Python and the packages where "
+                "other users can read them, or let the grader use mount namespaces"
+            )
+
+
 def enter_sandbox(config: dict[str, Any], *, event_fd: int, base: Path) -> list[str]:
     """Apply ``config`` (the request's "sandbox" part) to this process; return warnings."""
     die_with_parent()
@@ -115,33 +161,11 @@ def enter_sandbox(config: dict[str, Any], *, event_fd: int, base: Path) -> list[
     drop = config.get("drop")
     if not drop:
         return []
+    readable = [p for p in sys.path if os.path.exists(p)]  # as root: what exists at all
     warnings = []
-    uid, gid = drop["uid"], drop["gid"]
-    try:
-        enter_pid_namespace(event_fd)
-        new_pid = True
-    except OSError as error:
-        warnings.append(f"no PID namespace ({error.strerror or error})")
-        new_pid = False
-    try:
-        _call("unshare", CLONE_NEWNET)
-    except OSError as error:
-        warnings.append(f"no network namespace, the child can reach the network ({error})")
-    try:
-        _call("unshare", CLONE_NEWNS)
-        keep = sorted({Path(os.path.realpath(p)) for p in sys.path if os.path.exists(p)} | {base})
-        sys.path[:] = [os.path.realpath(p) for p in sys.path]
-        mounts.build_view(
-            keep=keep,
-            hide=[Path(p) for p in config["hide"]],
-            writable=[base / "home", base / "results"],
-            stage=base / "stage",
-            uid=uid,
-            gid=gid,
-            new_proc=new_pid,
-        )
-    except OSError as error:
-        warnings.append(f"no private filesystem view, the child sees and may write more ({error})")
-    drop_privileges(uid, gid, config["rlimits"]["nproc"])
+    if config.get("namespaces", True):
+        warnings = enter_namespaces(config, event_fd=event_fd, base=base)
+    drop_privileges(drop["uid"], drop["gid"], config["rlimits"]["nproc"])
     os.chdir(base / "home")  # the old cwd is on the mount that the writable bind now covers
+    check_readable([os.path.realpath(p) for p in readable])
     return warnings

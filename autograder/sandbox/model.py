@@ -92,6 +92,9 @@ class SandboxLimits:
     """Wall-clock budget for starting the child: Python, torch and the student's module."""
     drop_privileges: bool | None = None
     """Run the child as ``nobody`` in its own namespaces; None means "when the grader is root"."""
+    namespaces: bool = True
+    """When dropping privileges, also enter PID, network and mount namespaces (they need
+    CAP_SYS_ADMIN; where they fail the child runs without them and a warning is logged)."""
     hide_paths: tuple[str, ...] | None = None
     """Directories the child must not see, when it gets a mount namespace. None means the
     project's root and the system temporary directory (keeping what the child needs)."""

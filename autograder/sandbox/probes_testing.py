@@ -157,3 +157,16 @@ def forge_pickle(module: types.ModuleType, *, marker: str) -> ProbeOutput:
     transport.check_array = lambda name, array: None
     transport.encode_array = pickled
     return {}, {"x": np.zeros(3)}
+
+
+@probe("spin")
+def spin(module: types.ModuleType, *, seconds: float, ignore_sigxcpu: bool = False) -> ProbeOutput:
+    """Burn CPU time; optionally ignore SIGXCPU, so that only the hard limit's SIGKILL stops it."""
+    if ignore_sigxcpu:
+        import signal
+
+        signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return {"spun": seconds}, {}

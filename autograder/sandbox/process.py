@@ -8,7 +8,9 @@ deadline, refusing anything that is not a short line of printable ASCII.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -72,6 +74,7 @@ class Child:
         self.workspace = workspace
         self.buffer = b""
         self.killed = False
+        self.rusage: resource.struct_rusage | None = None
 
     @classmethod
     def start(cls, workspace: Workspace) -> Child:
@@ -122,19 +125,30 @@ class Child:
         return line.decode("ascii")
 
     def wait(self, deadline: float) -> int | None:
-        """The exit status (negative: killed by that signal), or None if still running."""
-        try:
-            return self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            return None
+        """The exit status (negative: killed by that signal), or None if the child is still
+        running at ``deadline``. Reaps with wait4 to keep the child's resource usage."""
+        while self.process.returncode is None:
+            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
+                self.rusage = usage
+            elif time.monotonic() >= deadline:
+                return None
+            else:
+                time.sleep(0.005)
+        return self.process.returncode
+
+    def cpu_seconds(self) -> float:
+        """CPU time the reaped child (and what it waited for) used; 0 before it is reaped."""
+        return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else 0.0
 
     def kill(self) -> int:
         """SIGKILL the child's process group; return its exit status."""
-        if self.process.poll() is None:
+        if self.process.returncode is None:
             self.killed = True
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-        return self.process.wait()
+        return self.wait(math.inf)
 
     def output_size(self) -> int:
         return os.fstat(self.workspace.output_read_fd).st_size

@@ -114,5 +114,6 @@ def _sandbox_config(limits: SandboxLimits, user: tuple[int, int] | None) -> dict
             "nproc": limits.nproc,
         },
         "drop": None if user is None else {"uid": user[0], "gid": user[1]},
+        "namespaces": limits.namespaces,
         "hide": [str(Path(p).resolve()) for p in hide],
     }

@@ -65,12 +65,13 @@ def memory_text(limits: SandboxLimits) -> str:
     return f"{mb / 1024:g} GB" if mb >= 1024 else f"{mb} MB"
 
 
-def describe_exit(code: int, limits: SandboxLimits) -> Failure:
-    """Why a child that the parent did not kill ended, from its exit status."""
+def describe_exit(code: int, limits: SandboxLimits, cpu_seconds: float = 0.0) -> Failure:
+    """Why a child that the parent did not kill ended, from its exit status (and CPU time: the
+    kernel sends SIGKILL at the hard CPU limit, when SIGXCPU was ignored)."""
     if code >= 0:
         return Failure("crash", f"the process exited (status {code})", "ended the process")
     sig = -code
-    if sig == signal.SIGXCPU:
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_seconds >= limits.cpu_seconds):
         message = f"ran out of CPU time (limit {limits.cpu_seconds} s)"
         return Failure("timeout", message, "ran out of CPU time")
     if sig == signal.SIGKILL:
@@ -169,7 +170,7 @@ class Session:
         if isinstance(event, Closed):
             code = child.wait(time.monotonic() + 2)
             if code is not None:
-                return describe_exit(code, self.run.limits)
+                return describe_exit(code, self.run.limits, child.cpu_seconds())
             child.kill()
             return Failure("error", "closed the sandbox's event pipe", "broke the sandbox")
         child.kill()
