@@ -55,6 +55,31 @@ def _extraction_notes(module) -> list[str]:
     return notes
 
 
+def _probe_and_check(report, module, selected, rubric, goldens, limits) -> list:
+    """Run the probes the selected checks need in the sandbox, then the checks; fills
+    ``report.checks`` and ``report.notes``; returns the probe results."""
+    needed = {case for c in selected for case in c.cases}
+    calls = [call for call in probe_calls(goldens) if call.id in needed]
+    results = run_probes(
+        module.source,
+        calls,
+        probe_modules=PROBE_MODULES,
+        locate=module.locate,
+        limits=limits or SandboxLimits(),
+    )
+    for result in results:
+        if result.status in {"timeout", "crash", "oom"} and result.error is not None:
+            note = f"question {result.question}: {result.error.message}"
+            if note not in report.notes:
+                report.notes.append(note)
+    ctx = CheckContext(results={r.id: r for r in results}, goldens=goldens)
+    report.checks = [
+        run_check(c, ctx, points=rubric.line(c).points, visibility=rubric.line(c).visibility)
+        for c in selected
+    ]
+    return results
+
+
 def grade_submission(
     path: Path | str,
     *,
@@ -90,40 +115,26 @@ def grade_submission(
 
     try:
         module = extract_submission(path)
-    except ExtractError as error:
-        report.status, report.message = "unreadable", str(error)
-        report.checks = [_not_graded(c, rubric.line(c), f"not graded: {error}") for c in selected]
+        report.notes = _extraction_notes(module)
+        results = _probe_and_check(report, module, selected, rubric, goldens, limits)
+    except Exception as error:  # noqa: BLE001 - whatever happens, results.json is written
+        if isinstance(error, ExtractError):
+            report.status, report.message = "unreadable", str(error)
+        else:
+            report.status = "error"
+            report.message = (
+                f"The autograder itself failed on this submission ({type(error).__name__}: "
+                f"{error}). This is not your fault: please tell the course staff."
+            )
+        reason = f"not graded: {report.message}"
+        report.checks = [_not_graded(c, rubric.line(c), reason) for c in selected]
         report.seconds = time.perf_counter() - start
         _write(report, out_dir, public_only=public_only)
         return report
-    report.notes = _extraction_notes(module)
-
-    needed = {case for c in selected for case in c.cases}
-    calls = [call for call in probe_calls(goldens) if call.id in needed]
-    probe_start = time.perf_counter()
-    results = run_probes(
-        module.source,
-        calls,
-        probe_modules=PROBE_MODULES,
-        locate=module.locate,
-        limits=limits or SandboxLimits(),
-    )
-    by_id = {r.id: r for r in results}
-    for result in results:
-        if result.status in {"timeout", "crash", "oom"} and result.error is not None:
-            note = f"question {result.question}: {result.error.message}"
-            if note not in report.notes:
-                report.notes.append(note)
-    ctx = CheckContext(results=by_id, goldens=goldens)
-    report.checks = [
-        run_check(c, ctx, points=rubric.line(c).points, visibility=rubric.line(c).visibility)
-        for c in selected
-    ]
     report.status = "graded"
     report.seconds = time.perf_counter() - start
     report.extra["timings"] = {
         "total_s": round(report.seconds, 3),
-        "sandbox_s": round(time.perf_counter() - probe_start, 3),
         "probes": {r.id: round(r.seconds, 3) for r in results},
     }
     _write(report, out_dir, public_only=public_only)

@@ -124,3 +124,49 @@ def write_example_notebooks(solution: Path, out_dir: Path) -> list[Path]:
             path.write_text(text)
         paths.append(path)
     return paths
+
+
+COLAB_PREAMBLE = """%matplotlib inline
+!pip install -q wordsegment
+from google.colab import drive
+drive.mount('/content/drive')
+use_cuda = torch.cuda.is_available()
+device = torch.device("cuda" if use_cuda else "cpu")"""
+
+BUGGY_FIRST_TRY = """class ScaledDotAttention(nn.Module):
+    # first attempt, fixed in a later cell (the later definition wins)
+    def __init__(self, hidden_size):
+        super().__init__()
+        self.hidden_size = hidden_size
+
+    def forward(self, queries, keys, values):
+        return queries, None"""
+
+CUDA_HARD_CODED = Example(
+    "colab-cuda",
+    "2.2.2",
+    "class CausalScaledDotAttention",
+    "        unnormalized_attention = unnormalized_attention.masked_fill(",
+    "        future = future.cuda()  # written on a GPU runtime\n"
+    "        unnormalized_attention = unnormalized_attention.to(device).masked_fill(",
+    "the mask is moved to the GPU unconditionally",
+)
+
+
+def colab_style(notebook: nbformat.NotebookNode, *, output_megabytes: float = 3.0):
+    """The solution as a Colab user saves it: magics, a Drive mount, CUDA globals, a first
+    buggy attempt at a class fixed later, hard-coded ``.cuda()``, training at top level (the
+    notebook's own cells) and megabytes of saved outputs. It must still get full marks."""
+    notebook = copy.deepcopy(notebook)
+    code = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    first = code[1] if len(code) > 1 else code[0]
+    notebook.cells.insert(first, nbformat.v4.new_code_cell(COLAB_PREAMBLE))
+    notebook.cells.insert(first + 1, nbformat.v4.new_code_cell(BUGGY_FIRST_TRY))
+    notebook = apply_example_to_notebook(notebook, CUDA_HARD_CODED)
+    blob = "A" * int(output_megabytes * 1024 * 1024)
+    image = nbformat.v4.new_output("display_data", data={"image/png": blob, "text/plain": "fig"})
+    last_code = [c for c in notebook.cells if c.cell_type == "code"][-1]
+    last_code.outputs.append(image)
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"colab-{index}"
+    return notebook

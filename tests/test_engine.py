@@ -1,0 +1,126 @@
+"""The whole pipeline on notebooks: extract -> sandbox -> checks -> report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import nbformat
+import pytest
+
+from autograder import engine
+from autograder.cli import main as cli_main
+from autograder.engine import grade_submission
+from autograder.examples import EXAMPLES, apply_example_to_notebook, colab_style
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = ROOT / "fixtures" / "submissions" / "solution.ipynb"
+TEMPLATE = ROOT / "student_template" / "nmt.ipynb"
+SCHEMA = json.loads((ROOT / "autograder" / "results.schema.json").read_text())
+
+
+def _scores_by_question(report) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for check in report.checks:
+        scores[check.question] = scores.get(check.question, 0.0) + check.score
+    return scores
+
+
+@pytest.fixture(scope="module")
+def solution_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("solution")
+    return grade_submission(SOLUTION, out_dir=out), out
+
+
+def test_solution_gets_full_marks_and_valid_results(solution_report):
+    report, out = solution_report
+    assert report.status == "graded"
+    assert [c.check_id for c in report.checks if not c.passed] == []
+    assert report.score == report.max_score == 25
+    results = json.loads((out / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    assert results["score"] == 25
+    assert "Score" in (out / "feedback.md").read_text()
+
+
+def test_grading_is_deterministic(solution_report, tmp_path):
+    _, first_out = solution_report
+    grade_submission(SOLUTION, out_dir=tmp_path)
+    first, second = (json.loads((d / "results.json").read_text()) for d in (first_out, tmp_path))
+    for results in (first, second):
+        results.pop("execution_time")
+        results["extra_data"].pop("timings")
+    assert first == second
+
+
+def test_template_scores_zero_with_not_implemented_per_question(tmp_path):
+    report = grade_submission(TEMPLATE, out_dir=tmp_path)
+    assert report.status == "graded" and report.score == 0
+    for check in report.checks:
+        assert check.output.startswith("not implemented yet"), (check.check_id, check.output)
+    jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), SCHEMA)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_wrong_submission_loses_exactly_its_question(tmp_path, solution_report, example):
+    solution, _ = solution_report
+    path = tmp_path / f"{example.name}.ipynb"
+    nbformat.write(apply_example_to_notebook(nbformat.read(SOLUTION, 4), example), path)
+    report = grade_submission(path)
+    full, got = _scores_by_question(solution), _scores_by_question(report)
+    lost = {q for q in full if got[q] != full[q]}
+    assert lost == {example.question}
+    assert got[example.question] < full[example.question]
+
+
+def test_colab_style_notebook_gets_full_marks(tmp_path):
+    path = tmp_path / "colab.ipynb"
+    nbformat.write(colab_style(nbformat.read(SOLUTION, 4)), path)
+    assert path.stat().st_size > 3_000_000
+    report = grade_submission(path)
+    assert [c.check_id for c in report.checks if not c.passed] == []
+
+
+def test_public_check_runs_visible_checks_only():
+    report = grade_submission(SOLUTION, public_only=True, questions=["2.2.1"])
+    assert {c.question for c in report.checks} == {"2.2.1"}
+    assert all(c.visibility == "visible" for c in report.checks)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG not a notebook", "not a notebook"),
+        (
+            json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}),
+            "nbformat 3",
+        ),
+        (nbformat.writes(nbformat.v4.new_notebook()), "no code"),
+    ],
+    ids=["binary", "nbformat3", "empty"],
+)
+def test_unreadable_submission_one_line_error_and_zero_results(tmp_path, capsys, content, message):
+    path = tmp_path / "submission.ipynb"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    code = cli_main(["grade", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert message in err.lower()
+    assert "Traceback" not in err
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    assert results["score"] == 0
+
+
+def test_grader_failure_still_leaves_valid_results(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("sandbox exploded")
+
+    monkeypatch.setattr(engine, "run_probes", broken)
+    report = grade_submission(SOLUTION, out_dir=tmp_path)
+    assert report.status == "error" and "not your fault" in report.message
+    results = json.loads((tmp_path / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    assert results["score"] == 0
