@@ -94,7 +94,7 @@ def test_public_check_runs_visible_checks_only():
         (b"\x89PNG not a notebook", "not a notebook"),
         (
             json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}),
-            "nbformat 3",
+            "format 3",
         ),
         (nbformat.writes(nbformat.v4.new_notebook()), "no code"),
     ],
