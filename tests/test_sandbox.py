@@ -195,7 +195,7 @@ def failures():
 def test_a_timeout_is_recorded_and_the_next_question_still_runs(failures):
     slow = failures["slow"]
     assert slow.status == "timeout" and slow.error.message == "timed out after 1.5 s"
-    assert 1.4 <= slow.seconds < 10
+    assert 1.0 <= slow.seconds < 10
     after = failures["after_slow"]
     assert after.status == "not_run" and "timed out" in after.error.message
     assert failures["abort"].status == "crash"
