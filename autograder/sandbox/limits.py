@@ -45,10 +45,10 @@ def die_with_parent() -> None:
 
 
 def set_rlimits(limits: dict[str, Any]) -> None:
-    """Address space, CPU seconds (SIGXCPU, then SIGKILL 5 s later), file size, no core."""
+    """Address space, CPU seconds (SIGXCPU, then SIGKILL 2 s later), file size, no core."""
     resource.setrlimit(resource.RLIMIT_AS, (limits["as_bytes"], limits["as_bytes"]))
     cpu = limits["cpu_seconds"]
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize_bytes"], limits["fsize_bytes"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not the child
