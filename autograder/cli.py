@@ -86,6 +86,13 @@ def _goldens(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_notebooks(args: argparse.Namespace) -> int:
+    """Build the student and solution notebooks from the reference (or, with --check, compare)."""
+    from autograder.notebook import main as build_main
+
+    return build_main(check=args.check)
+
+
 def _experiments(args: argparse.Namespace) -> int:
     from reference.experiments import main as experiments_main
 
@@ -125,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     goldens = commands.add_parser("goldens", help="regenerate the golden outputs (explicit)")
     goldens.add_argument("--check", action="store_true", help="compare instead of writing")
     goldens.set_defaults(run=_goldens)
+    notebooks = commands.add_parser(
+        "build-notebooks",
+        help="build student_template/nmt.ipynb and fixtures/submissions/solution.ipynb",
+    )
+    notebooks.add_argument(
+        "--check", action="store_true", help="fail when a committed notebook is stale"
+    )
+    notebooks.set_defaults(run=_build_notebooks)
     experiments = commands.add_parser(
         "experiments",
         help="the reference experiments (same as python -m reference.experiments)",
