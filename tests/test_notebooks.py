@@ -246,9 +246,8 @@ def test_notebook_format(path: Path) -> None:
     assert [c.id for c in notebook.cells] == [f"cell-{i:02d}" for i in range(len(notebook.cells))]
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
-    assert [c.source for c in code if "parameters" in c.metadata.get("tags", [])] == [
-        c.source for c in code if c.source.lstrip().startswith('# "smoke"')
-    ]
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].source.count("PROFILE = ") == 1
     first = ast.parse(code[0].source).body
     assert first and all(isinstance(s, ast.Import | ast.ImportFrom) for s in first)
     assert text == json.dumps(json.loads(text), sort_keys=True, indent=1, ensure_ascii=False) + "\n"
@@ -356,9 +355,11 @@ def test_solution_notebook_runs_with_papermill(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_student_notebook_fails_only_clearly(tmp_path: Path) -> None:
     from nbclient import NotebookClient
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    notebook = parameterize_notebook(_read(REPO / STUDENT_PATH), _parameters(tmp_path))
+    notebook = load_notebook_node(str(REPO / STUDENT_PATH))
+    notebook = parameterize_notebook(notebook, _parameters(tmp_path))
     client = NotebookClient(
         notebook,
         kernel_name="python3",
@@ -366,7 +367,9 @@ def test_student_notebook_fails_only_clearly(tmp_path: Path) -> None:
         timeout=600,
         resources={"metadata": {"path": str(tmp_path)}},
     )
+    start = time.perf_counter()
     client.execute()
+    print(f"student notebook, smoke profile: {time.perf_counter() - start:.0f} s")
     errors = {}
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):

@@ -122,7 +122,7 @@ def load_pairs(name: str) -> tuple[list[Pair], str]:
             "and building it offline needs the wordsegment package: run `!pip install "
             "wordsegment`, or put the course files next to this notebook, then run this cell again"
         ) from None
-    return pairs, "built offline from the wordsegment word list"
+    return pairs, "the offline builder (wordsegment's word list)"
 
 
 # %%

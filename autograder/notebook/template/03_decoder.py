@@ -12,8 +12,9 @@ Now a decoder-only model translates, with causal attention. Instead of encoding 
 the decoder reads the input and the target together, separated by the end-of-prompt token
 `<EOP>`:
 
-- input of the decoder: `<SOS>` source `<EOP>` target, e.g. `<SOS> c a t <EOP> a t c a`
-- what it predicts at each position: source `<EOP>` target `<EOS>`, the input shifted by one
+- input of the decoder: `<SOS>` source `<EOP>` target, e.g. `<SOS> c a t <EOP> a t c a y`;
+- what it predicts at each position, the input shifted by one: source `<EOP>` target `<EOS>`,
+  e.g. `c a t <EOP> a t c a y <EOS>`.
 
 The decoder reads this sequence with *causal* attention, and the cross-entropy loss counts only
 the predictions from the output at `<EOP>` on (the target and its `<EOS>`).
@@ -152,8 +153,16 @@ num_heads)`, embedding included (the positional encodings are not parameters). I
 # %%
 check("2.3.5")
 
+# %% [markdown]
+r"""
+Given: the figure of question 2.3.5, the validation losses of the five models and their lowest
+validation loss against their parameter count. The cell after it trains the five models.
+"""
+
 # %%
 # include plots: save_heads_vs_hidden
+
+# %%
 # include experiments: HEADS_RUNS
 
 require("data", "2.2.2", "2.3.1", "2.3.4", "2.3.5")
