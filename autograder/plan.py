@@ -84,6 +84,15 @@ def probe_calls(goldens: Goldens) -> list[ProbeCall]:
     m = meta["mha"]
     calls.append(
         ProbeCall(
+            id="mha_structure",
+            probe="multihead_structure",
+            question="2.3.4",
+            kwargs={"hidden": m["hidden"], "heads": m["heads"]},
+            arrays={},
+        )
+    )
+    calls.append(
+        ProbeCall(
             id="mha",
             probe="multihead",
             question="2.3.4",

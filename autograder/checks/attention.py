@@ -32,27 +32,30 @@ def _weights_in_reference_layout(ctx: CheckContext, case: str, suffix: str = "")
     )
 
 
-def _context(ctx: CheckContext, case: str, suffix: str = "") -> None:
+def _context(ctx: CheckContext, case: str, suffix: str = "") -> str | None:
+    """The context against the reference; a (B, H) context for 2D queries is accepted as the
+    (B, 1, H) of the contract, with a note."""
     out = ctx.probe(case)
-    ctx.expect_close(
-        out.arrays[f"context{suffix}"],
-        ctx.golden(case)[f"context{suffix}"],
-        what="the context",
-        dtype=out.data["dtype"],
-    )
+    actual, expected = out.arrays[f"context{suffix}"], ctx.golden(case)[f"context{suffix}"]
+    note = None
+    if expected.ndim == 3 and expected.shape[1] == 1 and actual.shape == expected[:, 0].shape:
+        actual, note = actual[:, None], "passed (your context is (batch, hidden); the contract "
+        note += "says (batch, 1, hidden))"
+    ctx.expect_close(actual, expected, what="the context", dtype=out.data["dtype"])
+    return note
 
 
 # 2.2.1 ---------------------------------------------------------------------------------------
 
 
 @check("2.2.1", "context-3d", "ScaledDotAttention: context for 3D queries", cases=["sdpa_3d"])
-def sdpa_context_3d(ctx: CheckContext) -> None:
-    _context(ctx, "sdpa_3d")
+def sdpa_context_3d(ctx: CheckContext) -> str | None:
+    return _context(ctx, "sdpa_3d")
 
 
 @check("2.2.1", "context-2d", "ScaledDotAttention: 2D queries (batch x hidden)", cases=["sdpa_2d"])
-def sdpa_context_2d(ctx: CheckContext) -> None:
-    _context(ctx, "sdpa_2d")
+def sdpa_context_2d(ctx: CheckContext) -> str | None:
+    return _context(ctx, "sdpa_2d")
 
 
 @check(
@@ -90,8 +93,8 @@ def sdpa_rows(ctx: CheckContext) -> None:
     "ScaledDotAttention: scaled by 1/sqrt(hidden) at another size",
     cases=["sdpa_scaled"],
 )
-def sdpa_scaling(ctx: CheckContext) -> None:
-    _context(ctx, "sdpa_scaled")
+def sdpa_scaling(ctx: CheckContext) -> str | None:
+    return _context(ctx, "sdpa_scaled")
 
 
 # 2.2.2 ---------------------------------------------------------------------------------------
@@ -99,13 +102,22 @@ def sdpa_scaling(ctx: CheckContext) -> None:
 
 @check(
     "2.2.2",
-    "match",
-    "CausalScaledDotAttention: context and weights match the reference",
+    "context",
+    "CausalScaledDotAttention: the context matches the reference",
     cases=["causal"],
 )
-def causal_match(ctx: CheckContext) -> None:
+def causal_context(ctx: CheckContext) -> str | None:
+    return _context(ctx, "causal")
+
+
+@check(
+    "2.2.2",
+    "weights",
+    "CausalScaledDotAttention: the attention weights match the reference (either layout)",
+    cases=["causal"],
+)
+def causal_weights(ctx: CheckContext) -> None:
     out = ctx.probe("causal")
-    _context(ctx, "causal")
     ctx.expect_close(
         _weights_in_reference_layout(ctx, "causal"),
         ctx.golden("causal")["weights"],
@@ -155,10 +167,10 @@ def causal_first(ctx: CheckContext) -> None:
     "2.3.4",
     "wo-shape",
     "MultiHeadCausalScaledDotAttention: W^O maps num_heads*H to H",
-    cases=["mha"],
+    cases=["mha_structure"],
 )
 def mha_wo(ctx: CheckContext) -> str:
-    out = ctx.probe("mha")
+    out = ctx.probe("mha_structure")
     return f"W^O found: `{out.data['output_projection']}`"
 
 
@@ -187,5 +199,22 @@ def mha_causal(ctx: CheckContext) -> None:
 
 
 @check("2.3.4", "match", "MultiHeadCausalScaledDotAttention: matches the reference", cases=["mha"])
-def mha_match(ctx: CheckContext) -> None:
-    _context(ctx, "mha")
+def mha_match(ctx: CheckContext) -> str | None:
+    """Heads concatenated feature by feature instead of head by head are a permutation of
+    W^O's columns: accepted, with a note."""
+    try:
+        return _context(ctx, "mha")
+    except CheckFailed:
+        out = ctx.probe("mha")
+        interleaved = out.arrays.get("context_interleaved")
+        expected = ctx.golden("mha")["context"]
+        if (
+            interleaved is not None
+            and interleaved.shape == expected.shape
+            and np.allclose(interleaved, expected, rtol=1e-4, atol=1e-5)
+        ):
+            return (
+                "passed (your heads are concatenated feature by feature; W^O was loaded in "
+                "that order)"
+            )
+        raise

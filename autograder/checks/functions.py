@@ -14,18 +14,30 @@ from autograder.checks.base import CheckContext, check
     cases=["parameters"],
 )
 def parameter_count(ctx: CheckContext) -> str:
+    """Each count must equal the reference model's size, or the size of the student's own
+    model (whose W^O may have no bias); the failure message does not give the answer."""
     out = ctx.probe("parameters")
     expected = ctx.goldens.meta["parameters"]
-    wrong = []
-    for item, count, error in zip(expected, out.data["counts"], out.data["errors"], strict=True):
+    wrong, own_model = [], 0
+    rows = zip(expected, out.data["counts"], out.data["errors"], out.data["own_model"], strict=True)
+    for item, count, error, own in rows:
         v, h, layers, heads = item["config"]
         config = f"vocab {v}, hidden {h}, layers {layers}, heads {heads}"
         if error is not None:
             wrong.append(f"- {config}: raised `{error}`")
-        elif count != item["count"]:
-            wrong.append(f"- {config}: returned {count:g}, the model has {item['count']}")
+        elif count == item["count"]:
+            continue
+        elif own is not None and count == own:
+            own_model += 1
+        else:
+            wrong.append(f"- {config}: returned {count:g}, which is not the model's size")
     if wrong:
         ctx.fail(f"{len(wrong)} of {len(expected)} configurations are wrong:\n" + "\n".join(wrong))
+    if own_model:
+        return (
+            f"all {len(expected)} configurations match ({own_model} match your own model, "
+            "whose layers differ from the reference's, e.g. a W^O without bias)"
+        )
     return f"all {len(expected)} configurations match"
 
 
@@ -42,7 +54,8 @@ def optimal_params(ctx: CheckContext) -> None:
     n_opt = out.data["n_opt"]
     ctx.expect(
         bool(np.isclose(n_opt, meta["n_opt"], rtol=1e-4)),
-        f"n_opt = {n_opt:.4g}; the parabola's vertex is at {meta['n_opt']:.4g} parameters",
+        f"n_opt = {n_opt:.4g} is not the vertex of your fitted parabola (in parameters, "
+        "not log10 parameters)",
     )
 
 
@@ -58,6 +71,6 @@ def linear_log(ctx: CheckContext) -> None:
             np.isclose(m, meta["m"], rtol=1e-5, atol=1e-8)
             and np.isclose(c, meta["c"], rtol=1e-5, atol=1e-8)
         ),
-        f"(m, c) = ({m:.5g}, {c:.5g}); expected ({meta['m']:.5g}, {meta['c']:.5g}) from "
-        "a least-squares line of log10 y on log10 x",
+        f"(m, c) = ({m:.5g}, {c:.5g}) is not the least-squares line of log10 y on log10 x "
+        "for the data given",
     )

@@ -11,6 +11,7 @@ from autograder.probes.common import (
     Arrays,
     ContractError,
     as_tensor_pair,
+    copy_tensor,
     expect_signature,
     get_definition,
     in_float64_or_float32,
@@ -18,7 +19,7 @@ from autograder.probes.common import (
     states,
     to_numpy,
 )
-from autograder.probes.standins import StandInCausalAttention
+from autograder.probes.standins import stand_in_attention
 from autograder.sandbox.registry import probe
 
 ATTENTION_CLASSES = ("ScaledDotAttention", "CausalScaledDotAttention")
@@ -47,12 +48,12 @@ def attention(
     state = states(arrays)
 
     def run(dtype: torch.dtype) -> Arrays:
-        module = factory(hidden).to(dtype)
+        module = factory(hidden).to(dtype).eval()
         load_state(module, state, what=cls)
         out = {}
         for suffix in inputs:
             q, k, v = (
-                torch.from_numpy(arrays.get(f"{name}{suffix}", arrays[name])).to(dtype)
+                copy_tensor(arrays.get(f"{name}{suffix}", arrays[name]), dtype)
                 for name in ("queries", "keys", "values")
             )
             for key, value in _forward(module, q, k, v, what=f"{cls}.forward").items():
@@ -88,46 +89,69 @@ def _find_output_projection(module: torch.nn.Module, hidden: int, heads: int):
     return weight, bias
 
 
+def _interleaved(weight: np.ndarray, hidden: int, heads: int) -> np.ndarray:
+    """W^O for heads concatenated feature by feature (``stack(dim=-1).flatten(-2)``) rather than
+    head by head: column ``f * heads + i`` takes column ``i * hidden + f``."""
+    order = [i * hidden + f for f in range(hidden) for i in range(heads)]
+    return weight[:, order]
+
+
+def _multihead_factory(submission: ModuleType):
+    factory = get_definition(submission, "MultiHeadCausalScaledDotAttention")
+    expect_signature(
+        factory, ("hidden_size", "num_heads"), what="MultiHeadCausalScaledDotAttention"
+    )
+    return factory
+
+
+@probe("multihead_structure")
+def multihead_structure(submission: ModuleType, *, hidden: int, heads: int) -> tuple[dict, Arrays]:
+    """The parameters of ``MultiHeadCausalScaledDotAttention(hidden, heads)`` and its W^O,
+    found by shape, without running forward."""
+    factory = _multihead_factory(submission)
+    with stand_in_attention(submission):
+        module = factory(hidden, heads)
+    (name, weight), bias = _find_output_projection(module, hidden, heads)
+    data = {
+        "parameters": {n: list(p.shape) for n, p in module.named_parameters()},
+        "output_projection": name,
+        "output_bias": bias is not None,
+    }
+    return data, {}
+
+
 @probe("multihead")
 def multihead(
     submission: ModuleType, *, hidden: int, heads: int, **arrays: np.ndarray
 ) -> tuple[dict, Arrays]:
     """Build ``MultiHeadCausalScaledDotAttention(hidden, heads)`` with stand-in heads, load the
-    heads' weights and W^O (found by shape), run forward on ``x`` and ``x_perturbed``."""
-    factory = get_definition(submission, "MultiHeadCausalScaledDotAttention")
-    expect_signature(
-        factory, ("hidden_size", "num_heads"), what="MultiHeadCausalScaledDotAttention"
-    )
+    heads' weights and W^O (found by shape), run forward on ``x`` and ``x_perturbed``; also with
+    W^O's columns in the interleaved order, for heads concatenated feature by feature."""
+    factory = _multihead_factory(submission)
     state = states(arrays)
-    original = getattr(submission, "CausalScaledDotAttention", None)
-    submission.CausalScaledDotAttention = StandInCausalAttention
-    try:
+    head_state = {k: v for k, v in state.items() if k.startswith("heads.")}
+    layouts = {
+        "": state["W_O.weight"],
+        "_interleaved": _interleaved(state["W_O.weight"], hidden, heads),
+    }
 
-        def run(dtype: torch.dtype) -> Arrays:
-            module = factory(hidden, heads).to(dtype)
-            head_state = {k: v for k, v in state.items() if k.startswith("heads.")}
+    def run(dtype: torch.dtype) -> Arrays:
+        out = {}
+        for layout, value in layouts.items():
+            with stand_in_attention(submission):
+                module = factory(hidden, heads).to(dtype).eval()
             load_state(module, head_state, what="MultiHeadCausalScaledDotAttention")
-            (name, weight), bias = _find_output_projection(module, hidden, heads)
+            (_, weight), bias = _find_output_projection(module, hidden, heads)
             with torch.no_grad():
-                value = torch.from_numpy(state["W_O.weight"])
-                weight.copy_(value if tuple(weight.shape) == value.shape else value.T)
+                weight.copy_(copy_tensor(value if tuple(weight.shape) == value.shape else value.T))
                 if bias is not None:
-                    bias.copy_(torch.from_numpy(state["W_O.bias"]))
-            out = {}
+                    bias.copy_(copy_tensor(state["W_O.bias"]))
             for suffix in ("", "_perturbed"):
-                x = torch.from_numpy(arrays[f"x{suffix}"]).to(dtype)
+                if layout and suffix:
+                    continue
+                q, k, v = (copy_tensor(arrays[f"x{suffix}"], dtype) for _ in range(3))
                 what = "MultiHeadCausalScaledDotAttention.forward"
-                result = _forward(module, x, x, x, what=what)
-                out[f"context{suffix}"] = result["context"]
-            return out
+                out[f"context{layout}{suffix}"] = _forward(module, q, k, v, what=what)["context"]
+        return out
 
-        data, out = in_float64_or_float32(run)
-        module = factory(hidden, heads)
-        data["parameters"] = {n: list(p.shape) for n, p in module.named_parameters()}
-        data["output_projection"] = _find_output_projection(module, hidden, heads)[0][0]
-        return data, out
-    finally:
-        if original is None:
-            del submission.CausalScaledDotAttention
-        else:
-            submission.CausalScaledDotAttention = original
+    return in_float64_or_float32(run)

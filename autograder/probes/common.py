@@ -74,13 +74,20 @@ def as_tensor_pair(output: Any, *, what: str) -> tuple[torch.Tensor, torch.Tenso
 
 
 def to_numpy(value: Any) -> np.ndarray:
-    """A tensor (or anything array-like) as a float64/int64 numpy array."""
+    """A tensor (or anything array-like) as a numpy array; float32 stays float32 (so the parent
+    can use float32 tolerances), other floating types become float64."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
-        if value.is_floating_point():
+        if value.is_floating_point() and value.dtype != torch.float32:
             value = value.double()
         return value.numpy()
     return np.asarray(value)
+
+
+def copy_tensor(array: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A fresh tensor (never sharing memory with the probe's inputs, which the student's code
+    might modify in place)."""
+    return torch.tensor(array, dtype=dtype)
 
 
 Arrays = dict[str, np.ndarray]
@@ -90,8 +97,10 @@ def in_float64_or_float32(run: Callable[[torch.dtype], Arrays]) -> tuple[dict, A
     """Run a probe in float64; if the student's code only works in float32 (a float32 tensor
     created inside forward, say), run it again in float32 and say so in the data."""
     try:
-        return {"dtype": "float64"}, run(torch.float64)
+        arrays = run(torch.float64)
     except ContractError:
         raise
     except (RuntimeError, TypeError):
         return {"dtype": "float32"}, run(torch.float32)
+    lowered = any(a.dtype == np.float32 for a in arrays.values())
+    return {"dtype": "float32" if lowered else "float64"}, arrays

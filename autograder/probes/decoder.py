@@ -10,6 +10,7 @@ import torch
 from autograder.probes.common import (
     Arrays,
     ContractError,
+    copy_tensor,
     expect_signature,
     get_definition,
     in_float64_or_float32,
@@ -17,7 +18,7 @@ from autograder.probes.common import (
     states,
     to_numpy,
 )
-from autograder.probes.standins import ScriptedDecoder, StandInCausalAttention
+from autograder.probes.standins import ScriptedDecoder, stand_in_attention
 from autograder.sandbox.registry import probe
 
 
@@ -33,32 +34,25 @@ def decoder_forward(
     )
     expect_signature(factory.forward, ("self", "inputs"), what="DecoderOnlyTransformer.forward")
     state = states(arrays)
-    original = getattr(submission, "CausalScaledDotAttention", None)
-    submission.CausalScaledDotAttention = StandInCausalAttention
-    try:
 
-        def run(dtype: torch.dtype) -> Arrays:
+    def run(dtype: torch.dtype) -> Arrays:
+        with stand_in_attention(submission):
             model = factory(vocab, hidden, layers).to(dtype).eval()
-            load_state(model, state, what="DecoderOnlyTransformer")
-            out = {}
-            for suffix in ("", "_perturbed"):
-                inputs = torch.from_numpy(arrays[f"inputs{suffix}"]).long()
-                with torch.no_grad():
-                    result = model(inputs)
-                logits = result[0] if isinstance(result, tuple | list) else result
-                if not isinstance(logits, torch.Tensor):
-                    raise ContractError(
-                        "DecoderOnlyTransformer.forward must return (logits, attention_weights)"
-                    )
-                out[f"logits{suffix}"] = to_numpy(logits)
-            return out
+        load_state(model, state, what="DecoderOnlyTransformer")
+        out = {}
+        for suffix in ("", "_perturbed"):
+            inputs = copy_tensor(arrays[f"inputs{suffix}"], torch.long)
+            with torch.no_grad():
+                result = model(inputs)
+            logits = result[0] if isinstance(result, tuple | list) else result
+            if not isinstance(logits, torch.Tensor):
+                raise ContractError(
+                    "DecoderOnlyTransformer.forward must return (logits, attention_weights)"
+                )
+            out[f"logits{suffix}"] = to_numpy(logits)
+        return out
 
-        return in_float64_or_float32(run)
-    finally:
-        if original is None:
-            del submission.CausalScaledDotAttention
-        else:
-            submission.CausalScaledDotAttention = original
+    return in_float64_or_float32(run)
 
 
 @probe("generate")

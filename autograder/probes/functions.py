@@ -24,17 +24,27 @@ def _number(value, *, what: str) -> float:
         raise ContractError(f"{what} should be a number, got {type(value).__name__}") from None
 
 
+def _model_size(submission: ModuleType, config: list[int]) -> int | None:
+    """Parameters of the submission's own ``DecoderOnlyTransformer`` for a configuration (its
+    W^O may legitimately have no bias), or None when it cannot be built."""
+    factory = getattr(submission, "DecoderOnlyTransformer", None)
+    try:
+        return int(sum(p.numel() for p in factory(*config).parameters()))
+    except Exception:  # noqa: BLE001 - an unbuildable model just gives no second opinion
+        return None
+
+
 @probe("calc_parameters")
 def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tuple[dict, Arrays]:
-    """``calc_parameters_decoder(vocab, hidden, layers, heads)`` for each configuration; a
-    configuration that raises is recorded with its error instead."""
+    """``calc_parameters_decoder(vocab, hidden, layers, heads)`` for each configuration, and the
+    size of the submission's own model; a configuration that raises is recorded with its error."""
     function = get_definition(submission, "calc_parameters_decoder")
     expect_signature(
         function,
         ("vocab_size", "hidden_size", "num_layers", "num_heads"),
         what="calc_parameters_decoder",
     )
-    counts, errors = [], []
+    counts, errors, own = [], [], []
     for config in configs:
         try:
             counts.append(_number(function(*config), what="calc_parameters_decoder's result"))
@@ -44,7 +54,8 @@ def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tupl
         except Exception as error:  # noqa: BLE001 - reported per configuration
             counts.append(None)
             errors.append(f"{type(error).__name__}: {error}"[:300])
-    return {"counts": counts, "errors": errors}, {}
+        own.append(_model_size(submission, config))
+    return {"counts": counts, "errors": errors, "own_model": own}, {}
 
 
 @probe("find_optimal_params")

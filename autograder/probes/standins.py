@@ -10,6 +10,10 @@ chose, independent of the student's transformer.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +36,21 @@ class StandInCausalAttention(nn.Module):
         mask = torch.ones(q.size(1), k.size(1), dtype=torch.bool, device=q.device).tril()
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, k, H)
         return context, torch.zeros(batch, q.size(1), k.size(1), dtype=q.dtype)
+
+
+@contextmanager
+def stand_in_attention(submission: ModuleType) -> Iterator[None]:
+    """Within the block, the submission's ``CausalScaledDotAttention`` (looked up by the given
+    ``__init__`` code when it builds layers or heads) is ``StandInCausalAttention``."""
+    original = getattr(submission, "CausalScaledDotAttention", None)
+    submission.CausalScaledDotAttention = StandInCausalAttention
+    try:
+        yield
+    finally:
+        if original is None:
+            del submission.CausalScaledDotAttention
+        else:
+            submission.CausalScaledDotAttention = original
 
 
 class ScriptedDecoder(nn.Module):
