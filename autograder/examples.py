@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 
 import nbformat
 
@@ -112,18 +111,13 @@ def apply_example_to_notebook(notebook: nbformat.NotebookNode, example: Example)
     raise ValueError(f"{example.name}: no code cell contains {example.anchor!r}")
 
 
-def write_example_notebooks(solution: Path, out_dir: Path) -> list[Path]:
-    """Write one notebook per example, made from the solution notebook; returns their paths."""
-    notebook = nbformat.read(solution, as_version=4)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for example in EXAMPLES:
-        path = out_dir / f"{example.name}.ipynb"
-        text = nbformat.writes(apply_example_to_notebook(notebook, example)) + "\n"
-        if not path.is_file() or path.read_text() != text:
-            path.write_text(text)
-        paths.append(path)
-    return paths
+def example_notebook_texts(solution_text: str) -> dict[str, str]:
+    """Each example's notebook, made from the solution notebook's text, by file stem."""
+    notebook = nbformat.reads(solution_text, as_version=4)
+    return {
+        example.name: nbformat.writes(apply_example_to_notebook(notebook, example)) + "\n"
+        for example in EXAMPLES
+    }
 
 
 COLAB_PREAMBLE = """%matplotlib inline

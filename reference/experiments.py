@@ -43,6 +43,7 @@ from reference.train import (
     TrainConfig,
     decoder_epoch_cost,
     decoder_generate,
+    resolve_device,
     train_decoder_only,
     train_encoder_decoder,
     translate,
@@ -93,17 +94,26 @@ def _datasets(profile: Profile, data_dir: Path | None, seed: int) -> dict[str, d
     return out
 
 
+def _plain(value):
+    """JSON-ready data: NaN and infinities (a diverged run) become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dumps(data) -> str:
+    return json.dumps(_plain(data), indent=2, allow_nan=False)
+
+
 def _write(out_dir: Path, results: dict) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "results.json"
-    path.write_text(json.dumps(results, indent=2, allow_nan=False, default=_json_default))
+    path.write_text(_dumps(results))
     return path
-
-
-def _json_default(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,19 +167,37 @@ def _record_path(record_dir: Path, job: Job) -> Path:
     return record_dir / f"{job.experiment}__{job.key}.json"
 
 
-def _saved_record(record_dir: Path | None, job: Job) -> dict | None:
-    """A finished run of the same configuration saved by an earlier, interrupted invocation."""
+def _identity(job: Job, data: dict) -> dict:
+    """What makes a saved run reusable: the configuration and the data it trained on."""
+    dataset = data[job.dataset]
+    return json.loads(
+        _dumps(
+            {
+                "config": vars(job.config),
+                "data": {
+                    "source": dataset["source"],
+                    "train": len(dataset["train"]),
+                    "val": len(dataset["val"]),
+                },
+            }
+        )
+    )
+
+
+def _saved_record(record_dir: Path | None, job: Job, data: dict) -> dict | None:
+    """A finished run of the same configuration and data, saved by an earlier invocation."""
     if record_dir is None or not _record_path(record_dir, job).is_file():
         return None
     record = json.loads(_record_path(record_dir, job).read_text())
-    return record if record.get("config") == json.loads(json.dumps(vars(job.config))) else None
+    identity = _identity(job, data)
+    return record if all(record.get(k) == v for k, v in identity.items()) else None
 
 
-def _save_record(record_dir: Path | None, job: Job, record: dict) -> None:
+def _save_record(record_dir: Path | None, job: Job, record: dict, data: dict) -> None:
     if record_dir is not None:
         record_dir.mkdir(parents=True, exist_ok=True)
         path = _record_path(record_dir, job)
-        path.with_suffix(".tmp").write_text(json.dumps(record, default=_json_default))
+        path.with_suffix(".tmp").write_text(_dumps({**record, **_identity(job, data)}))
         path.with_suffix(".tmp").replace(path)
 
 
@@ -181,7 +209,7 @@ def run_jobs(
     interrupted run resumes without losing or repeating work."""
     records: dict[int, dict] = {}
     for index, job in enumerate(jobs):
-        saved = _saved_record(record_dir, job)
+        saved = _saved_record(record_dir, job, data)
         if saved is not None:
             records[index] = saved
     todo = [i for i in range(len(jobs)) if i not in records]
@@ -190,7 +218,7 @@ def run_jobs(
     if n_jobs <= 1:
         for index in todo:
             records[index] = train_job(jobs[index], data)
-            _save_record(record_dir, jobs[index], records[index])
+            _save_record(record_dir, jobs[index], records[index], data)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
@@ -201,7 +229,7 @@ def run_jobs(
             for future in tqdm(as_completed(futures), total=len(futures), desc="training runs"):
                 index = futures[future]
                 records[index] = future.result()
-                _save_record(record_dir, jobs[index], records[index])
+                _save_record(record_dir, jobs[index], records[index], data)
     return [records[i] for i in range(len(jobs))]
 
 
@@ -447,6 +475,9 @@ def run(
     """Run the named experiments into ``out``; returns their results. The training runs of all
     experiments form one job list, so ``n_jobs`` processes share them."""
     start = time.perf_counter()
+    if resolve_device(device).type == "cpu":
+        torch.set_num_threads(1)  # these models are too small to gain from threads; 2 cores
+        # shared with other work made training 20x slower with torch's default thread count
     needs_data = any(e != "nqm" for e in experiments)
     data = _datasets(profile, data_dir, seed) if needs_data else {}
     if data:

@@ -158,24 +158,24 @@ class DecoderOnlyTransformer(nn.Module):
             x = x + mlp(x)
             attention_weights.append(weights)
         logits = self.out(x)  # (B, L, V)
-        return logits, torch.stack(attention_weights)
+        attention_weights = torch.stack(attention_weights)
         # END SOLUTION
+        return logits, attention_weights
 
 
 def calc_parameters_decoder(
     vocab_size: int, hidden_size: int, num_layers: int, num_heads: int
 ) -> int:
     """Number of parameters of ``DecoderOnlyTransformer(vocab_size, hidden_size, num_layers,
-    num_heads)``, embedding included (the positional table is a buffer, not a parameter).
-
-    Per layer: each head's Q, K, V projections (3 (H^2 + H)), W^O (h H^2 + H) when there are
-    several heads, and the MLP (H^2 + H); then the output head (H V + V) and the embedding (V H).
-    """
+    num_heads)``, counted from its layers: equal to ``sum(p.numel() for p in
+    model.parameters())``, the embedding included (the positional table is a buffer, not a
+    parameter)."""
     # BEGIN SOLUTION
     V, H, h = vocab_size, hidden_size, num_heads
-    linear = H * H + H
+    linear = H * H + H  # one nn.Linear(H, H): weight and bias
+    # each head's Q, K, V projections, and W^O = Linear(h H, H) when there are several heads
     attention = h * 3 * linear + (h * H * H + H if h > 1 else 0)
-    per_layer = attention + linear
+    per_layer = attention + linear  # + the MLP
     return V * H + num_layers * per_layer + H * V + V
     # END SOLUTION
 

@@ -2,7 +2,8 @@
 
 ``results`` maps a run key to ``{"train_loss": [...], "val_loss": [...]}`` (one value per epoch):
 ``(hidden_size, dataset_name)`` for the encoder-decoder runs, ``(hidden_size, num_heads)`` for the
-heads/hidden comparison. Every function saves a PNG and returns its path.
+heads/hidden comparison. Every function saves a PNG and returns its path. Figures are built
+with matplotlib's object API (no pyplot), so importing this module changes no global backend.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 Results = Mapping[tuple, Mapping[str, list[float]]]
 
@@ -32,7 +30,8 @@ def _save_train_val(
     results: Results, groups: list[tuple[str, list[tuple]]], label, title: str, path: Path
 ) -> Path:
     """One row per group, train loss left and validation loss right."""
-    fig, axes = plt.subplots(len(groups), 2, figsize=(11, 3.6 * len(groups)), squeeze=False)
+    fig = Figure(figsize=(11, 3.6 * len(groups)))
+    axes = fig.subplots(len(groups), 2, squeeze=False)
     for row, (group_title, keys) in enumerate(groups):
         for col, split in enumerate(("train", "val")):
             _plot_runs(axes[row, col], results, keys, label, split)
@@ -42,7 +41,6 @@ def _save_train_val(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -78,7 +76,8 @@ def save_heads_vs_hidden(
 ) -> Path:
     """Handout 2.3 question 5: validation curves of the (hidden, heads) models, and their lowest
     validation loss against their parameter count."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig = Figure(figsize=(12, 4.2))
+    left, right = fig.subplots(1, 2)
     keys = sorted(results)
     for hidden, heads in keys:
         losses = results[(hidden, heads)]["val_loss"]
@@ -108,5 +107,4 @@ def save_heads_vs_hidden(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

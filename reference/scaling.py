@@ -53,11 +53,11 @@ def find_optimal_params(params: np.ndarray, losses: np.ndarray) -> tuple[np.ndar
     Returns:
         p: shape (3,), coefficients of the quadratic fit of loss against log10(params), highest
             power first (``np.polyfit`` order): loss ~ p[0] x**2 + p[1] x + p[2], x = log10(N).
-        n_opt: the parabola's vertex converted back to parameters, 10 ** (-p[1] / (2 p[0])).
+        n_opt: the parameter count at the parabola's minimum (in parameters, not log10).
     """
     # BEGIN SOLUTION
     p = np.polyfit(np.log10(params), losses, 2)
-    n_opt = 10 ** (-p[1] / (2 * p[0]))
+    n_opt = 10 ** (-p[1] / (2 * p[0]))  # vertex of p[0] x^2 + p[1] x + p[2], x = log10 N
     # END SOLUTION
     return p, n_opt
 

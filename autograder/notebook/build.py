@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.examples import example_notebook_texts
+
 from .plan import STUBS, TEMPLATE_DIR, Include, PlanError, PlannedCell, read_plan
 from .reference_code import ImportName, ReferenceModule, read_reference, render_imports
 from .regions import RegionError, find_regions, stub_regions
@@ -41,8 +43,12 @@ class BuiltNotebooks:
     """Solution regions replaced by stubs."""
 
     def files(self, root: Path) -> dict[Path, str]:
-        """Where each notebook goes under the repository ``root``."""
-        return {root / SOLUTION_PATH: self.solution, root / STUDENT_PATH: self.student}
+        """Where each notebook goes under the repository ``root``: both notebooks, and the
+        example wrong submissions made from the solution (``autograder.examples``)."""
+        files = {root / SOLUTION_PATH: self.solution, root / STUDENT_PATH: self.student}
+        for name, text in example_notebook_texts(self.solution).items():
+            files[root / SOLUTION_PATH.parent / f"{name}.ipynb"] = text
+        return files
 
 
 def _is_definition(text: str) -> bool:

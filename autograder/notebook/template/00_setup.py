@@ -58,6 +58,7 @@ import importlib.util
 import subprocess
 import sys
 import urllib.request
+import matplotlib.pyplot as plt
 
 from IPython.display import Image, display
 

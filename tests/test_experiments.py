@@ -1,0 +1,63 @@
+"""The experiments CLI: runs write results and figures, and an interrupted run resumes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from reference import experiments
+from reference.experiments import Profile, run
+
+TINY = Profile("smoke", 1, {"small": 60, "large": 80}, 1e-3, 2, 4)
+
+
+def test_heads_experiment_writes_results_and_resumes(tmp_path, monkeypatch):
+    results = run(["heads"], TINY, tmp_path, device="cpu")
+    written = json.loads((tmp_path / "heads" / "results.json").read_text())
+    assert set(written["runs"]) == {
+        "hidden32_heads1",
+        "hidden32_heads2",
+        "hidden32_heads4",
+        "hidden64_heads1",
+        "hidden128_heads1",
+    }
+    assert (
+        written["runs"]["hidden32_heads2"]["params"] > written["runs"]["hidden32_heads1"]["params"]
+    )
+    assert (tmp_path / "heads" / "heads_vs_hidden.png").stat().st_size > 0
+    assert len(list((tmp_path / "runs").glob("heads__*.json"))) == 5
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(experiments, "train_job", no_training)
+    again = run(["heads"], TINY, tmp_path, device="cpu")
+    assert again["heads"]["runs"].keys() == results["heads"]["runs"].keys()
+
+
+def test_saved_runs_of_other_data_are_not_reused(tmp_path, monkeypatch):
+    run(["decoder"], TINY, tmp_path, device="cpu")
+    other = Profile("smoke", 1, {"small": 70, "large": 80}, 1e-3, 2, 4)
+    calls = []
+    real = experiments.train_job
+    monkeypatch.setattr(experiments, "train_job", lambda *a, **k: calls.append(1) or real(*a, **k))
+    run(["decoder"], other, tmp_path, device="cpu")
+    assert calls == [1]
+
+
+def test_json_has_no_nan():
+    text = experiments._dumps({"loss": [1.0, math.nan], "best": math.inf})
+    assert json.loads(text) == {"loss": [1.0, None], "best": None}
+
+
+def test_nqm_experiment(tmp_path):
+    results = run(["nqm"], TINY, tmp_path)
+    assert results["nqm"]
+    assert any(p.suffix == ".png" for p in (tmp_path / "nqm").iterdir())
+
+
+def test_cli_rejects_unknown_experiment(capsys):
+    with pytest.raises(SystemExit):
+        experiments.main(["everything"])
