@@ -58,8 +58,8 @@ import importlib.util
 import subprocess
 import sys
 import urllib.request
-import matplotlib.pyplot as plt
 
+import matplotlib.pyplot as plt
 from IPython.display import Image, display
 
 # %% [markdown]
