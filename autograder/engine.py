@@ -19,6 +19,7 @@ from autograder.goldens import GOLDENS_DIR, SEED, load_goldens
 from autograder.plan import PROBE_MODULES, probe_calls
 from autograder.report import (
     GradingReport,
+    question_sort_key,
     render_feedback,
     render_gradescope,
     write_json_atomic,
@@ -95,6 +96,14 @@ def grade_submission(
     start = time.perf_counter()
     path = Path(path)
     rubric, goldens = load_rubric(rubric_path), load_goldens(goldens_dir)
+    rubric.validate(REGISTRY)
+    known = {c.question for c in REGISTRY}
+    unknown = sorted(set(questions or ()) - known)
+    if unknown:
+        raise ValueError(
+            f"no autograded question {', '.join(unknown)}; the autograded questions are "
+            + ", ".join(sorted(known, key=question_sort_key))
+        )
     selected = [
         c
         for c in REGISTRY

@@ -6,13 +6,13 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder.report import GradingReport, _question_sort_key
+from autograder.report import GradingReport, question_sort_key
 
 
 def gradebook_rows(reports: Sequence[GradingReport]) -> tuple[list[str], list[dict]]:
     """The column names and one row per report: submission, each question's score, total,
     status."""
-    questions = sorted({c.question for r in reports for c in r.checks}, key=_question_sort_key)
+    questions = sorted({c.question for r in reports for c in r.checks}, key=question_sort_key)
     rows = []
     for report in reports:
         row: dict = {"submission": report.submission}

@@ -62,7 +62,8 @@ class GradingReport:
         return dict(groups)
 
 
-def _question_sort_key(number: str) -> tuple[int, ...]:
+def question_sort_key(number: str) -> tuple[int, ...]:
+    """Sort "2.3.10" after "2.3.9"."""
     return tuple(int(part) for part in number.split(".") if part.isdigit())
 
 
@@ -80,7 +81,7 @@ def summary_text(report: GradingReport) -> str:
     if hidden:
         lines.append(
             f"Hidden checks worth {sum(c.max_score for c in hidden):g} more points are shown "
-            "after the due date; the total you see until then counts the public checks only."
+            "after the due date; until then Gradescope keeps your total score hidden."
         )
     lines += [f"- {note}" for note in report.notes]
     return "\n".join(lines)
@@ -100,7 +101,7 @@ def render_gradescope(report: GradingReport) -> dict:
             "visibility": "visible",
         }
     ]
-    for result in sorted(report.checks, key=lambda c: _question_sort_key(c.question)):
+    for result in sorted(report.checks, key=lambda c: question_sort_key(c.question)):
         tests.append(
             {
                 "name": f"{result.question} {result.title}",
@@ -142,7 +143,7 @@ def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
     groups = defaultdict(list)
     for result in shown:
         groups[result.question].append(result)
-    for question in sorted(groups, key=_question_sort_key):
+    for question in sorted(groups, key=question_sort_key):
         results = groups[question]
         earned, possible = sum(c.score for c in results), sum(c.max_score for c in results)
         title = QUESTION_TITLES.get(question, "")
@@ -169,7 +170,7 @@ def render_terminal(report: GradingReport, *, public_only: bool = True) -> str:
     groups: dict[str, list[CheckResult]] = defaultdict(list)
     for result in shown:
         groups[result.question].append(result)
-    for question in sorted(groups, key=_question_sort_key):
+    for question in sorted(groups, key=question_sort_key):
         results = groups[question]
         earned, possible = sum(c.score for c in results), sum(c.max_score for c in results)
         mark = "ok  " if all(c.passed for c in results) else "FAIL"

@@ -31,7 +31,16 @@ class Rubric:
     """By check id."""
 
     def line(self, check: Check) -> RubricLine:
-        return self.lines.get(check.id, RubricLine(1.0, "visible"))
+        return self.lines[check.id]
+
+    def validate(self, checks: list[Check]) -> None:
+        """Every check has a line and every line names a check (a typo is an error)."""
+        ids = {c.id for c in checks}
+        missing, unknown = sorted(ids - self.lines.keys()), sorted(self.lines.keys() - ids)
+        if missing:
+            raise ValueError(f"the rubric has no line for {', '.join(missing)}")
+        if unknown:
+            raise ValueError(f"the rubric names unknown checks: {', '.join(unknown)}")
 
 
 def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:

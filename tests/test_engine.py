@@ -124,3 +124,9 @@ def test_grader_failure_still_leaves_valid_results(tmp_path, monkeypatch):
     results = json.loads((tmp_path / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
     assert results["score"] == 0
+
+
+def test_unknown_question_is_one_line_error(capsys):
+    assert cli_main(["check", str(SOLUTION), "--question", "2.3.3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no autograded question 2.3.3") and err.count("\n") == 1

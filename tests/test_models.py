@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from reference.models import (
     DecoderOnlyTransformer,
@@ -71,3 +72,49 @@ def test_flops_by_hand():
     assert decoder_forward_flops(2, 3, 1, 5) == 264
     assert decoder_training_flops(2, 3, 1, 5) == 3 * 264
     assert decoder_forward_flops(2, 3, 4, 5) == 4 * 204 + 60
+
+
+def _linear(layer, x):
+    return x @ layer.weight.T + layer.bias
+
+
+def _attend(attention, queries, keys, causal):
+    q, k, v = _linear(attention.Q, queries), _linear(attention.K, keys), _linear(attention.V, keys)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+
+@pytest.mark.parametrize("heads", [1, 3])
+def test_decoder_only_equals_an_independent_implementation(heads):
+    model = DecoderOnlyTransformer(30, 12, 2, num_heads=heads).double()
+    inputs = torch.randint(0, 30, (3, 9))
+    x = model.embedding.weight[inputs] + create_positional_encodings(12)[:9].double()
+    for attention, mlp in zip(model.self_attentions, model.attention_mlps, strict=True):
+        if heads == 1:
+            context = _attend(attention, x, x, causal=True)
+        else:
+            contexts = [_attend(head, x, x, causal=True) for head in attention.heads]
+            context = _linear(attention.W_O, torch.cat(contexts, dim=-1))
+        x = x + context
+        x = x + torch.relu(_linear(mlp[0], x))
+    torch.testing.assert_close(model(inputs)[0], _linear(model.out, x))
+
+
+def test_encoder_decoder_equals_an_independent_implementation():
+    encoder = TransformerEncoder(30, 10, 2).double()
+    decoder = TransformerDecoder(30, 10, 2).double()
+    sources, targets = torch.randint(0, 30, (4, 6)), torch.randint(0, 30, (4, 8))
+    table = create_positional_encodings(10).double()
+    a = encoder.embedding.weight[sources] + table[:6]
+    for attention, mlp in zip(encoder.self_attentions, encoder.attention_mlps, strict=True):
+        a = a + _attend(attention, a, a, causal=False)
+        a = a + torch.relu(_linear(mlp[0], a))
+    torch.testing.assert_close(encoder(sources)[0], a)
+    x = decoder.embedding.weight[targets] + table[:8]
+    layers = zip(
+        decoder.self_attentions, decoder.encoder_attentions, decoder.attention_mlps, strict=True
+    )
+    for self_attention, encoder_attention, mlp in layers:
+        x = x + _attend(self_attention, x, x, causal=True)
+        x = x + _attend(encoder_attention, x, a, causal=False)
+        x = x + torch.relu(_linear(mlp[0], x))
+    torch.testing.assert_close(decoder(targets, a)[0], _linear(decoder.out, x))

@@ -92,3 +92,15 @@ def test_bad_rubric_is_rejected_with_a_message(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         load_rubric(path)
+
+
+def test_rubric_must_match_the_checks(tmp_path):
+    from autograder.checks import REGISTRY
+
+    rubric = load_rubric(DEFAULT_RUBRIC)
+    rubric.validate(REGISTRY)
+    text = DEFAULT_RUBRIC.read_text().replace('"2.3.5/count"', '"2.3.5/cuont"')
+    path = tmp_path / "rubric.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="no line for 2.3.5/count"):
+        load_rubric(path).validate(REGISTRY)

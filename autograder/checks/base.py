@@ -2,7 +2,7 @@
 
 Writing a check is like writing a test::
 
-    @check("2.2.1", "sdpa-3d", "Context for 3D queries matches the reference", cases=["sdpa_3d"])
+    @check("2.2.1", "context-3d", "Context for 3D queries matches the reference", cases=["sdpa_3d"])
     def context_3d(ctx: CheckContext) -> str | None:
         out = ctx.probe("sdpa_3d")
         ctx.expect_close(out.arrays["context"], ctx.golden("sdpa_3d")["context"], what="context")
