@@ -104,7 +104,10 @@ check("2.4.2")
 # %% [markdown]
 r"""
 Given: reading each training curve at the budgets, the profiles, the power-law fits and their
-plots.
+plots. Each model is trained once, with the learning rate decayed x0.99 per epoch, and its curve
+is read at every budget: a small model that needs hundreds of epochs to reach a budget does so
+with an almost fully decayed learning rate, while a large one does not. (Hoffmann et al. instead
+train one run per budget with a matched schedule.) Keep this in mind when you read the profiles.
 """
 
 # %%
