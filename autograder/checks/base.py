@@ -141,6 +141,20 @@ class CheckContext:
         if tuple(array.shape) != tuple(shape):
             raise CheckFailed(f"{what} has shape {tuple(array.shape)}; expected {tuple(shape)}")
 
+    def expect_causal(self, case: str, name: str, *, what: str) -> None:
+        """Outputs ``name`` and ``name_perturbed`` of a probe case, whose inputs differ only at
+        positions >= ``perturb_from``, must agree at every earlier position."""
+        out = self.probe(case)
+        start = self.goldens.meta["perturb_from"]
+        before, after = out.arrays[name], out.arrays[f"{name}_perturbed"]
+        self.expect_shape(after, before.shape, what=what)
+        moved = float(np.abs(before[:, :start] - after[:, :start]).max())
+        self.expect(
+            moved < 1e-6,
+            f"changing only positions >= {start} moved {what} at earlier positions "
+            f"(by up to {moved:.3g}): an earlier position sees later ones",
+        )
+
     def expect_close(
         self, actual: np.ndarray, expected: np.ndarray, *, what: str, dtype: str = "float64"
     ) -> None:
