@@ -41,7 +41,11 @@ def setup() -> None:
         return
     if not PYTHON.exists():
         print(f"creating {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except subprocess.CalledProcessError:  # no ensurepip (Debian without python3-venv)
+            venv.EnvBuilder(with_pip=False, clear=True).create(VENV)
+            _run(sys.executable, "-m", "pip", "--python", PYTHON, "install", "-q", "pip")
     pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     index = os.environ.get("TORCH_INDEX_URL")
     _run(*pip, TORCH, *(["--index-url", index] if index else []))
