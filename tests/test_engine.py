@@ -130,3 +130,53 @@ def test_unknown_question_is_one_line_error(capsys):
     assert cli_main(["check", str(SOLUTION), "--question", "2.3.3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no autograded question 2.3.3") and err.count("\n") == 1
+
+
+def _with_cell(tmp_path, name: str, code: str) -> Path:
+    """The solution with one more cell at the end (the last definition of a name wins)."""
+    notebook = nbformat.read(SOLUTION, 4)
+    notebook.cells.append(nbformat.v4.new_code_cell(code))
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_a_hanging_question_times_out_and_the_rest_is_graded(tmp_path):
+    from autograder.sandbox import SandboxLimits
+
+    code = "def calc_parameters_decoder(vocab_size, hidden_size, num_layers, num_heads):\n"
+    code += "    while True:\n        pass\n"
+    report = grade_submission(
+        _with_cell(tmp_path, "hang", code), limits=SandboxLimits(default_budget_s=3)
+    )
+    scores = _scores_by_question(report)
+    assert scores["2.3.5"] == 0 and sum(scores.values()) == 22
+    assert any("2.3.5" in note and "time" in note for note in report.notes), report.notes
+
+
+def test_student_code_cannot_read_the_goldens(tmp_path):
+    goldens = ROOT / "fixtures" / "goldens" / "goldens.json"
+    code = (
+        "def fit_linear_log(x, y):\n"
+        f"    meta = __import__('json').loads(open({str(goldens)!r}).read())\n"
+        "    return meta['scaling']['m'], meta['scaling']['c']\n"
+    )
+    report = grade_submission(_with_cell(tmp_path, "peek", code))
+    result = next(c for c in report.checks if c.check_id == "2.4.2/fit-linear-log")
+    assert not result.passed
+    assert "Error" in result.output  # FileNotFoundError or PermissionError, not the answer
+
+
+def test_prints_and_fake_results_do_not_change_the_grade(tmp_path):
+    code = (
+        "import sys\n"
+        "def find_optimal_params(params, losses):\n"
+        "    print('{\"score\": 100}' * 1000)\n"
+        "    sys.stdout.write('\\n{\"tests\": []}\\n')\n"
+        "    return 'p', 'n_opt'\n"
+    )
+    report = grade_submission(_with_cell(tmp_path, "spoof", code), out_dir=tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    assert results["score"] == 25 - 1.5
+    assert not next(c for c in report.checks if c.check_id == "2.4.2/optimal-params").passed

@@ -66,7 +66,13 @@ def find_optimal_params(submission: ModuleType, **arrays: np.ndarray) -> tuple[d
     result = function(arrays["params"].copy(), arrays["losses"].copy())
     if not isinstance(result, tuple | list) or len(result) != 2:
         raise ContractError("find_optimal_params must return (p, n_opt)")
-    p = np.asarray(to_numpy(result[0]), dtype=float).reshape(-1)
+    try:
+        p = np.asarray(to_numpy(result[0]), dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ContractError(
+            f"find_optimal_params returned p = {str(result[0])[:60]!r}; expected the array of "
+            "the fit's coefficients"
+        ) from None
     return {"n_opt": _number(result[1], what="n_opt")}, {"p": p}
 
 
