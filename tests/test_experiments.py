@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from reference import experiments
+from reference import experiments, runs
 from reference.experiments import Profile, run
 
 TINY = Profile("smoke", 1, {"small": 60, "large": 80}, 1e-3, 2, 4)
@@ -32,7 +32,7 @@ def test_heads_experiment_writes_results_and_resumes(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(experiments, "train_job", no_training)
+    monkeypatch.setattr(runs, "train_job", no_training)
     again = run(["heads"], TINY, tmp_path, device="cpu")
     assert again["heads"]["runs"].keys() == results["heads"]["runs"].keys()
 
@@ -41,14 +41,14 @@ def test_saved_runs_of_other_data_are_not_reused(tmp_path, monkeypatch):
     run(["decoder"], TINY, tmp_path, device="cpu")
     other = Profile("smoke", 1, {"small": 70, "large": 80}, 1e-3, 2, 4)
     calls = []
-    real = experiments.train_job
-    monkeypatch.setattr(experiments, "train_job", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = runs.train_job
+    monkeypatch.setattr(runs, "train_job", lambda *a, **k: calls.append(1) or real(*a, **k))
     run(["decoder"], other, tmp_path, device="cpu")
     assert calls == [1]
 
 
 def test_json_has_no_nan():
-    text = experiments._dumps({"loss": [1.0, math.nan], "best": math.inf})
+    text = runs.to_json_text({"loss": [1.0, math.nan], "best": math.inf})
     assert json.loads(text) == {"loss": [1.0, None], "best": None}
 
 

@@ -1,4 +1,4 @@
-"""Tests of the noisy quadratic model answer key (reference/nqm.py)."""
+"""Tests of the noisy quadratic model (reference/nqm.py) and its answer key (nqm_key.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reference import nqm
+from reference import nqm, nqm_key
 from reference.nqm import NQM
 
 NQM_SOURCE = Path(nqm.__file__)
@@ -167,12 +167,12 @@ def test_invalid_arguments_raise() -> None:
     with pytest.raises(ValueError, match="same 1-D shape"):
         NQM(np.ones(3), np.ones(2), np.ones(3))
     with pytest.raises(ValueError, match="unknown profile"):
-        nqm.main(Path("unused"), "huge")
+        nqm_key.main(Path("unused"), "huge")
 
 
 def test_main_smoke_writes_outputs(tmp_path: Path) -> None:
     start = time.perf_counter()
-    result = nqm.main(tmp_path, "smoke")
+    result = nqm_key.main(tmp_path, "smoke")
     elapsed = time.perf_counter() - start
     assert elapsed < 15.0, f"smoke profile took {elapsed:.1f} s"
     for name in (
@@ -203,11 +203,11 @@ def test_main_smoke_writes_outputs(tmp_path: Path) -> None:
 
 
 def test_sweep_result_is_frozen() -> None:
-    sweep = nqm.sweep_batch_sizes([1.0, 2.0], model=NQM.diagonal(20), target_loss=0.5)
+    sweep = nqm_key.sweep_batch_sizes([1.0, 2.0], model=NQM.diagonal(20), target_loss=0.5)
     with pytest.raises(dataclasses.FrozenInstanceError):
         sweep.min_steps = 0.0  # type: ignore[misc]
     assert math.isnan(sweep.critical_batch_size)  # two small batches cannot bracket the knee
-    as_json = nqm.sweep_to_json(sweep)
+    as_json = nqm_key.sweep_to_json(sweep)
     assert as_json["critical_batch_size"] is None and as_json["batch_sizes"] == [1.0, 2.0]
     json.dumps(as_json, allow_nan=False)
 
