@@ -70,13 +70,16 @@ class CausalScaledDotAttention(nn.Module):
         """The context vectors and attention weights, future keys masked out.
 
         Args:
-            queries: (B, H) or (B, k, H).
+            queries: (B, k, H); in self-attention k = L and query i sits at position i.
             keys: (B, L, H).
             values: (B, L, H).
 
         Returns:
             context: (B, k, H).
             attention_weights: (B, k, L); entry (i, j) is 0 for every j > i.
+
+        Masked scores may be set to ``float("-inf")`` or to ``self.neg_inf`` (a large negative
+        number); both give the future keys zero weight after the softmax.
         """
         # BEGIN SOLUTION
         batch_size = keys.size(0)

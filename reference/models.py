@@ -181,7 +181,7 @@ def calc_parameters_decoder(
 
 
 def decoder_forward_flops(seq_len: int, hidden_size: int, num_layers: int, vocab_size: int) -> int:
-    """Forward FLOPs of one single-head decoder-only example of length L (DESIGN.md section 3):
+    """Forward FLOPs of one single-head decoder-only example of length L, counted per operation:
     per layer Q/K/V projections ``2*3*L*H^2``, scores ``2*L^2*H``, softmax ``3*L^2``, weighted sum
     ``2*L^2*H``, MLP ``2*L*H^2``; then the output head ``2*L*V*H``."""
     L, H = seq_len, hidden_size

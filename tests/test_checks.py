@@ -66,3 +66,37 @@ def test_wrong_signature_is_explained(source):
     result = run_check(check, ctx, points=1.0, visibility="visible")
     assert not result.passed
     assert "`fit_linear_log` should accept (x, y)" in result.output
+
+
+def test_counting_by_building_the_model_is_refused(source):
+    from autograder.checks.base import CheckContext, run_check
+    from autograder.goldens import load_goldens
+    from tests.inprocess import probe_results
+
+    body = (
+        "    return sum(p.numel() for p in DecoderOnlyTransformer(vocab_size, hidden_size, "
+        "num_layers, num_heads).parameters())\n"
+    )
+    start = source.index("def calc_parameters_decoder(")
+    end = source.index("def decoder_forward_flops(")
+    header = source[start : source.index('"""', source.index('"""', start) + 3) + 3]
+    changed = source[:start] + header + "\n" + body + "\n\n" + source[end:]
+    ctx = CheckContext(results=probe_results(changed), goldens=load_goldens())
+    check = next(c for c in REGISTRY if c.id == "2.3.5/count")
+    result = run_check(check, ctx, points=1.0, visibility="visible")
+    assert not result.passed and "from the sizes alone" in result.output
+
+
+def test_all_masked_rows_get_a_nan_hint(source):
+    diagonal = source.replace(
+        "future = torch.ones_like(unnormalized_attention, dtype=torch.bool).triu(1)",
+        "future = torch.ones_like(unnormalized_attention, dtype=torch.bool).triu(0)",
+    )
+    from autograder.checks.base import CheckContext, run_check
+    from autograder.goldens import load_goldens
+    from tests.inprocess import probe_results
+
+    ctx = CheckContext(results=probe_results(diagonal), goldens=load_goldens())
+    check = next(c for c in REGISTRY if c.id == "2.2.2/no-future")
+    result = run_check(check, ctx, points=1.0, visibility="visible")
+    assert not result.passed and "its own position" in result.output

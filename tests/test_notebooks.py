@@ -156,9 +156,9 @@ def test_notebooks_differ_only_in_the_regions() -> None:
 def test_each_stub_names_its_question(owner: str) -> None:
     stub = STUBS[owner]
     sources = "\n".join(c.source for c in _read(REPO / STUDENT_PATH).cells)
-    assert f"# TODO (handout {stub.question}): {stub.todo}" in sources
+    assert f"# TODO (question {stub.question}): {stub.todo}" in sources
     assert f'raise NotImplementedError("{stub.message}")' in sources
-    assert f"handout {stub.question}" in stub.message
+    assert f"question {stub.question}" in stub.message
     assert stub.message.startswith(owner.split(".")[0])
 
 
@@ -177,7 +177,7 @@ def test_stub_keeps_the_indentation_and_the_code_around() -> None:
         "def f(x):",
         '    """Doc."""',
         "    y = x",
-        "    # TODO (handout 9.9.9): add one",
+        "    # TODO (question 9.9.9): add one",
         '    raise NotImplementedError("f: handout 9.9.9")',
         "    return z",
     ]
@@ -276,7 +276,7 @@ def test_every_question_is_asked_and_checked_in_order() -> None:
     sources = [c.source for c in cells]
     for question in QUESTIONS:
         check = sources.index(f'check("{question}")')
-        assert f"handout {question}" in sources[check - 1], f"check({question}) follows its code"
+        assert f"question {question}" in sources[check - 1], f"check({question}) follows its code"
     assert "30" in " ".join(markdown) and "29 tokens" in " ".join(markdown)
 
 
@@ -377,7 +377,7 @@ def test_student_notebook_fails_only_clearly(tmp_path: Path) -> None:
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 errors[index] = (output.ename, output.evalue, cell.source)
-    clear = re.compile(r"handout 2\.\d\.\d|this cell needs (2\.\d\.\d|the data)")
+    clear = re.compile(r"question 2\.\d\.\d|this cell needs (2\.\d\.\d|the data)")
     for index, (ename, evalue, source) in errors.items():
         assert ename in ("NotImplementedError", "RuntimeError"), (index, ename, evalue, source)
         assert clear.search(evalue), (index, evalue)

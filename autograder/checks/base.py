@@ -24,6 +24,10 @@ import numpy as np
 from autograder.goldens import Goldens
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
+NAN_HINT = (
+    " (a softmax over scores that are all -inf gives NaN: can every query attend to at least "
+    "one key, its own position included?)"
+)
 TOLERANCES = {"float64": (1e-6, 1e-8), "float32": (1e-4, 1e-5)}  # (rtol, atol)
 
 
@@ -148,6 +152,8 @@ class CheckContext:
         start = self.goldens.meta["perturb_from"]
         before, after = out.arrays[name], out.arrays[f"{name}_perturbed"]
         self.expect_shape(after, before.shape, what=what)
+        if not (np.all(np.isfinite(before)) and np.all(np.isfinite(after))):
+            raise CheckFailed(f"NaN or infinite values in {what}{NAN_HINT}")
         moved = float(np.abs(before[:, :start] - after[:, :start]).max())
         self.expect(
             moved < 1e-6,
@@ -162,11 +168,11 @@ class CheckContext:
         self.expect_shape(actual, expected.shape, what=what)
         rtol, atol = TOLERANCES[dtype]
         if not np.all(np.isfinite(actual)):
-            raise CheckFailed(f"{what} contains NaN or infinite values")
+            raise CheckFailed(f"NaN or infinite values in {what}{NAN_HINT}")
         if not np.allclose(actual, expected, rtol=rtol, atol=atol):
             error = np.max(np.abs(actual - expected))
             raise CheckFailed(
-                f"{what}: does not match the reference (largest difference {error:.3g}; "
+                f"mismatch in {what} (largest difference from the reference {error:.3g}; "
                 f"tolerance {atol:g} + {rtol:g} x |expected|)"
             )
 

@@ -38,6 +38,14 @@ def decoder_causal(ctx: CheckContext) -> None:
     ctx.expect_causal("decoder", "logits", what="the logits")
 
 
+def _tokens(indices: list[int]) -> str:
+    """Indices as readable tokens: ``<SOS> c a t <EOP>``."""
+    names = {SOS: "<SOS>", EOS: "<EOS>", EOP: "<EOP>"}
+    return " ".join(
+        names.get(i, CHARACTERS[i] if 0 <= i < len(CHARACTERS) else f"?{i}") for i in indices
+    )
+
+
 def _prompt(ctx: CheckContext, case: str) -> None:
     out = ctx.probe(case)
     word = ctx.goldens.meta["generate"][case]["word"]
@@ -46,15 +54,15 @@ def _prompt(ctx: CheckContext, case: str) -> None:
     ctx.expect(bool(calls), "decoder_generate never called the model")
     ctx.expect(
         calls[0] == expected,
-        f"for {word!r} the first input to the model was {calls[0]}; expected "
-        f"<SOS> {word!r} <EOP> = {expected}",
+        f"for the word {word!r} the first input your decoder_generate gave the model was "
+        f"`{_tokens(calls[0])}`; compare it with the prompt question 2.3.2 describes",
     )
 
 
 @check(
     "2.3.2",
     "prompt",
-    "decoder_generate: builds <SOS> input <EOP>",
+    "decoder_generate: builds the prompt `<SOS> input <EOP>`",
     cases=["generate_short", "generate_long"],
 )
 def generate_prompt(ctx: CheckContext) -> None:
@@ -65,7 +73,7 @@ def generate_prompt(ctx: CheckContext) -> None:
 @check(
     "2.3.2",
     "greedy",
-    "decoder_generate: greedy decoding stops at <EOS> or the length cap",
+    "decoder_generate: greedy decoding stops at `<EOS>` or the length cap",
     cases=["generate_short", "generate_long"],
 )
 def generate_greedy(ctx: CheckContext) -> None:

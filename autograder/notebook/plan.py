@@ -29,47 +29,47 @@ STUBS: dict[str, Stub] = {
     "ScaledDotAttention.forward": Stub(
         "2.2.1",
         "q, k, v projections; softmax(q k^T / sqrt(H)) over keys; weighted v",
-        "ScaledDotAttention.forward: handout 2.2.1",
+        "ScaledDotAttention.forward: question 2.2.1",
     ),
     "CausalScaledDotAttention.forward": Stub(
         "2.2.2",
         "as ScaledDotAttention, with the scores of keys j > i set to -inf",
-        "CausalScaledDotAttention.forward: handout 2.2.2",
+        "CausalScaledDotAttention.forward: question 2.2.2",
     ),
     "DecoderOnlyTransformer.forward": Stub(
         "2.3.1",
         "embedding + positions; per layer attention, MLP (+ residuals); out",
-        "DecoderOnlyTransformer.forward: handout 2.3.1",
+        "DecoderOnlyTransformer.forward: question 2.3.1",
     ),
     "decoder_generate": Stub(
         "2.3.2",
         "tokens = the indices of <SOS> input_string <EOP>, as a list",
-        "decoder_generate: the prompt line, handout 2.3.2",
+        "decoder_generate: the prompt line, question 2.3.2",
     ),
     "MultiHeadCausalScaledDotAttention.__init__": Stub(
         "2.3.4",
         "self.W_O, mapping the concatenated heads (h * H) back to H",
-        "MultiHeadCausalScaledDotAttention: W^O, handout 2.3.4",
+        "MultiHeadCausalScaledDotAttention: W^O, question 2.3.4",
     ),
     "MultiHeadCausalScaledDotAttention.forward": Stub(
         "2.3.4",
         "run the heads, concatenate their contexts, apply W^O; stack weights",
-        "MultiHeadCausalScaledDotAttention.forward: handout 2.3.4",
+        "MultiHeadCausalScaledDotAttention.forward: question 2.3.4",
     ),
     "calc_parameters_decoder": Stub(
         "2.3.5",
         "count the parameters of DecoderOnlyTransformer(V, H, layers, heads)",
-        "calc_parameters_decoder: handout 2.3.5",
+        "calc_parameters_decoder: question 2.3.5",
     ),
     "find_optimal_params": Stub(
         "2.4.2",
         "p = quadratic fit of losses on log10(params); n_opt = its vertex",
-        "find_optimal_params: handout 2.4.2",
+        "find_optimal_params: question 2.4.2",
     ),
     "fit_linear_log": Stub(
         "2.4.2",
         "(m, c) of the least-squares line log10(y) = m log10(x) + c",
-        "fit_linear_log: handout 2.4.2",
+        "fit_linear_log: question 2.4.2",
     ),
 }
 

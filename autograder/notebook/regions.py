@@ -53,7 +53,7 @@ class Stub:
 
     def lines(self, indent: str) -> list[str]:
         return [
-            f"{indent}# TODO (handout {self.question}): {self.todo}",
+            f"{indent}# TODO (question {self.question}): {self.todo}",
             f'{indent}raise NotImplementedError("{self.message}")',
         ]
 

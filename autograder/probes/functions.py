@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 import numpy as np
@@ -34,6 +36,30 @@ def _model_size(submission: ModuleType, config: list[int]) -> int | None:
         return None
 
 
+class _ModelForbidden:
+    """Stands for ``DecoderOnlyTransformer`` while ``calc_parameters_decoder`` runs: the count
+    must come from the sizes (question 2.3.5), not from building the model."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise ContractError(
+            "calc_parameters_decoder must count the parameters from the sizes alone, without "
+            "building a DecoderOnlyTransformer"
+        )
+
+
+@contextmanager
+def _model_forbidden(submission: ModuleType) -> Iterator[None]:
+    original = getattr(submission, "DecoderOnlyTransformer", None)
+    submission.DecoderOnlyTransformer = _ModelForbidden
+    try:
+        yield
+    finally:
+        if original is None:
+            del submission.DecoderOnlyTransformer
+        else:
+            submission.DecoderOnlyTransformer = original
+
+
 @probe("calc_parameters")
 def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tuple[dict, Arrays]:
     """``calc_parameters_decoder(vocab, hidden, layers, heads)`` for each configuration, and the
@@ -47,9 +73,11 @@ def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tupl
     counts, errors, own = [], [], []
     for config in configs:
         try:
-            counts.append(_number(function(*config), what="calc_parameters_decoder's result"))
+            with _model_forbidden(submission):
+                count = function(*config)
+            counts.append(_number(count, what="calc_parameters_decoder's result"))
             errors.append(None)
-        except NotImplementedError:
+        except (NotImplementedError, ContractError):
             raise
         except Exception as error:  # noqa: BLE001 - reported per configuration
             counts.append(None)

@@ -114,9 +114,10 @@ def check(question: str) -> None:
         return
     if importlib.util.find_spec("autograder") is None:
         print(
-            f"public checks of {question}: install the course's grader package (pip install it "
-            f"from the course files), save this notebook, then run "
-            f"`python grade.py check {NOTEBOOK_PATH}`"
+            f"public checks of {question}: they run when you submit on Gradescope. To run them "
+            f"yourself, download this notebook (in Colab: File > Download > .ipynb) and run "
+            f"`python -m autograder check {NOTEBOOK_PATH}` where the course's checker is "
+            f"installed"
         )
         return
     command = [sys.executable, "-m", "autograder", "check", NOTEBOOK_PATH, "--question", question]

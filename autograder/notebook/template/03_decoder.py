@@ -144,7 +144,8 @@ Five decoder-only models follow, with (hidden size, heads) = (32, 1), (32, 2), (
 and (128, 1). To compare their parameter efficiency, **implement `calc_parameters_decoder`**: the
 number of parameters of `DecoderOnlyTransformer(vocab_size, hidden_size, num_layers,
 num_heads)`, embedding included (the positional encodings are not parameters). It must equal
-`sum(p.numel() for p in model.parameters())`, computed from the sizes alone.
+`sum(p.numel() for p in model.parameters())`, computed from the sizes alone (do not build
+the model). Count $W^O$ as you wrote it in 2.3.4, with or without a bias.
 """
 
 # %%
