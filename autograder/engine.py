@@ -65,7 +65,7 @@ def _probe_and_check(report, module, selected, rubric, goldens, limits) -> list:
         module.source,
         calls,
         probe_modules=PROBE_MODULES,
-        locate=module.locate,
+        locate=module.describe,
         limits=limits or SandboxLimits(),
     )
     for result in results:

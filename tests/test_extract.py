@@ -465,3 +465,16 @@ def test_notebook_with_megabytes_of_outputs(tmp_path: Path) -> None:
     assert len(module.definitions) == 40
     assert "loss" not in module.source
     assert len(module.source) < 2_000
+
+
+def test_describe_names_the_enclosing_definition() -> None:
+    module = extract_source(
+        [
+            SourceCell(0, "import math"),
+            SourceCell(2, "class A:\n    def f(self):\n        return 1"),
+        ]
+    )
+    line = module.source.splitlines().index("        return 1") + 1
+    assert module.owner(line) == "A.f"
+    assert module.describe(line) == "in `A.f`, cell 3, line 3"
+    assert module.describe(1) == module.locate(1)

@@ -100,10 +100,11 @@ def _describe_failure(result: Any) -> str:
     if error is not None and error.type == "ContractError":
         return error.message
     if error is not None and error.type == "NotImplementedError":
-        where = f" ({error.location})" if error.location else ""
+        place = (error.location or "").split("`, ", 1)[-1]  # the stub names its definition
+        where = f" ({place})" if place else ""
         return f"not implemented yet: {error.message or 'NotImplementedError'}{where}"
     if error is not None:
-        where = f" at {error.location}" if error.location else ""
+        where = f" {error.location}" if error.location else ""
         return f"your code raised `{error.type}: {error.message}`{where}"
     reasons = {
         "timeout": "it ran past its time budget",

@@ -7,6 +7,7 @@ them scrolling down the notebook. Lines within a cell are numbered from 1.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Literal
 
@@ -115,3 +116,24 @@ class ExtractedModule:
             raise ValueError(f"line {lineno} is not in the extracted module")
         cell_index, line = self.line_map[lineno - 1]
         return f"{cell_label(cell_index)}, line {line}"
+
+    def owner(self, lineno: int) -> str | None:
+        """The innermost function or class around line ``lineno``, as ``Class.method``."""
+        best: tuple[int, str] | None = None
+        stack = [(node, "") for node in ast.parse(self.source).body]
+        while stack:
+            node, prefix = stack.pop()
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{node.name}"
+                if node.lineno <= lineno <= (node.end_lineno or node.lineno):
+                    if best is None or node.lineno >= best[0]:
+                        best = (node.lineno, name)
+                    stack.extend((child, f"{name}.") for child in node.body)
+        return best[1] if best else None
+
+    def describe(self, lineno: int) -> str:
+        """Where line ``lineno`` came from, for a student whose notebook shows no cell numbers:
+        "in `ScaledDotAttention.forward`, cell 15, line 5"."""
+        owner = self.owner(lineno)
+        place = self.locate(lineno)
+        return f"in `{owner}`, {place}" if owner else place
