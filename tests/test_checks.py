@@ -100,3 +100,49 @@ def test_all_masked_rows_get_a_nan_hint(source):
     check = next(c for c in REGISTRY if c.id == "2.2.2/no-future")
     result = run_check(check, ctx, points=1.0, visibility="visible")
     assert not result.passed and "its own position" in result.output
+
+
+def test_w_o_without_bias_passes_multihead_and_the_count(source):
+    no_bias = source.replace(
+        "self.W_O = nn.Linear(num_heads * hidden_size, hidden_size)",
+        "self.W_O = nn.Linear(num_heads * hidden_size, hidden_size, bias=False)",
+    ).replace(
+        "attention = h * 3 * linear + (h * H * H + H if h > 1 else 0)",
+        "attention = h * 3 * linear + (h * H * H if h > 1 else 0)",
+    )
+    verdicts = grade_in_process(no_bias)
+    assert all(verdicts[c.id] for c in REGISTRY if c.question in {"2.3.4", "2.3.5"})
+
+
+def test_heads_concatenated_feature_by_feature_are_accepted(source):
+    interleaved = source.replace(
+        "context = torch.cat([c for c, _ in outputs], dim=-1)  # (B, k, h * H)",
+        "context = torch.stack([c for c, _ in outputs], dim=-1).flatten(-2)",
+    )
+    assert interleaved != source
+    verdicts = grade_in_process(interleaved)
+    assert all(verdicts[c.id] for c in REGISTRY if c.question == "2.3.4")
+
+
+def test_a_squeezed_context_for_2d_queries_is_accepted(source):
+    squeezed = source.replace(
+        "        context = attention_weights @ v  # (B, k, H)\n        # END SOLUTION\n"
+        "        return context, attention_weights\n",
+        "        context = attention_weights @ v  # (B, k, H)\n        # END SOLUTION\n"
+        "        if queries.dim() == 2:\n"
+        "            return context.squeeze(1), attention_weights\n"
+        "        return context, attention_weights\n",
+        1,
+    )
+    assert squeezed != source
+    verdicts = grade_in_process(squeezed)
+    assert verdicts["2.2.1/context-2d"] and verdicts["2.2.1/context-3d"]
+
+
+def test_a_wrong_layout_still_fails(source):
+    wrong = source.replace(
+        "context = torch.cat([c for c, _ in outputs], dim=-1)  # (B, k, h * H)",
+        "context = torch.cat([c for c, _ in reversed(outputs)], dim=-1)",
+    )
+    verdicts = grade_in_process(wrong)
+    assert not verdicts["2.3.4/match"]
