@@ -73,3 +73,10 @@ def _result(call, status, data, arrays, error) -> ProbeResult:
         error=error,
         seconds=0.0,
     )
+
+
+def check_result(source: str, check_id: str):
+    """One check's full result (verdict and message) for a submission source."""
+    check = next(c for c in REGISTRY if c.id == check_id)
+    ctx = CheckContext(results=probe_results(source), goldens=load_goldens())
+    return run_check(check, ctx, points=1.0, visibility="visible")

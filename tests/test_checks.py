@@ -6,7 +6,7 @@ import pytest
 
 from autograder.checks import REGISTRY
 from autograder.examples import EXAMPLES, apply_example
-from tests.inprocess import grade_in_process, solution_source
+from tests.inprocess import check_result, grade_in_process, solution_source
 
 
 @pytest.fixture(scope="module")
@@ -53,26 +53,16 @@ def test_missing_definition_is_named(source):
 
 
 def test_wrong_signature_is_explained(source):
-    from autograder.checks.base import CheckContext, run_check
-    from autograder.goldens import load_goldens
-    from tests.inprocess import probe_results
-
     changed = source.replace(
         "def fit_linear_log(x: np.ndarray, y: np.ndarray)", "def fit_linear_log(x: np.ndarray)"
     )
     assert changed != source
-    ctx = CheckContext(results=probe_results(changed), goldens=load_goldens())
-    check = next(c for c in REGISTRY if c.id == "2.4.2/fit-linear-log")
-    result = run_check(check, ctx, points=1.0, visibility="visible")
+    result = check_result(changed, "2.4.2/fit-linear-log")
     assert not result.passed
     assert "`fit_linear_log` should accept (x, y)" in result.output
 
 
 def test_counting_by_building_the_model_is_refused(source):
-    from autograder.checks.base import CheckContext, run_check
-    from autograder.goldens import load_goldens
-    from tests.inprocess import probe_results
-
     body = (
         "    return sum(p.numel() for p in DecoderOnlyTransformer(vocab_size, hidden_size, "
         "num_layers, num_heads).parameters())\n"
@@ -81,9 +71,7 @@ def test_counting_by_building_the_model_is_refused(source):
     end = source.index("def decoder_forward_flops(")
     header = source[start : source.index('"""', source.index('"""', start) + 3) + 3]
     changed = source[:start] + header + "\n" + body + "\n\n" + source[end:]
-    ctx = CheckContext(results=probe_results(changed), goldens=load_goldens())
-    check = next(c for c in REGISTRY if c.id == "2.3.5/count")
-    result = run_check(check, ctx, points=1.0, visibility="visible")
+    result = check_result(changed, "2.3.5/count")
     assert not result.passed and "from the sizes alone" in result.output
 
 
@@ -92,13 +80,7 @@ def test_all_masked_rows_get_a_nan_hint(source):
         "future = torch.ones_like(unnormalized_attention, dtype=torch.bool).triu(1)",
         "future = torch.ones_like(unnormalized_attention, dtype=torch.bool).triu(0)",
     )
-    from autograder.checks.base import CheckContext, run_check
-    from autograder.goldens import load_goldens
-    from tests.inprocess import probe_results
-
-    ctx = CheckContext(results=probe_results(diagonal), goldens=load_goldens())
-    check = next(c for c in REGISTRY if c.id == "2.2.2/no-future")
-    result = run_check(check, ctx, points=1.0, visibility="visible")
+    result = check_result(diagonal, "2.2.2/no-future")
     assert not result.passed and "its own position" in result.output
 
 
