@@ -56,15 +56,20 @@ class GradingReport:
         return sum(c.max_score for c in self.checks)
 
     def by_question(self) -> dict[str, list[CheckResult]]:
-        groups: dict[str, list[CheckResult]] = defaultdict(list)
-        for result in self.checks:
-            groups[result.question].append(result)
-        return dict(groups)
+        return group_by_question(self.checks)
 
 
 def question_sort_key(number: str) -> tuple[int, ...]:
     """Sort "2.3.10" after "2.3.9"."""
     return tuple(int(part) for part in number.split(".") if part.isdigit())
+
+
+def group_by_question(results: list[CheckResult]) -> dict[str, list[CheckResult]]:
+    """Results by question, questions in handout order."""
+    groups: dict[str, list[CheckResult]] = defaultdict(list)
+    for result in results:
+        groups[result.question].append(result)
+    return {q: groups[q] for q in sorted(groups, key=question_sort_key)}
 
 
 def summary_text(report: GradingReport) -> str:
@@ -140,11 +145,7 @@ def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
         lines += ["", report.message]
     if report.notes:
         lines += ["", "Notes:", *[f"- {n}" for n in report.notes]]
-    groups = defaultdict(list)
-    for result in shown:
-        groups[result.question].append(result)
-    for question in sorted(groups, key=question_sort_key):
-        results = groups[question]
+    for question, results in group_by_question(shown).items():
         earned, possible = sum(c.score for c in results), sum(c.max_score for c in results)
         title = QUESTION_TITLES.get(question, "")
         lines += ["", f"## {question} {title} ({earned:g}/{possible:g})", ""]
@@ -167,11 +168,7 @@ def render_terminal(report: GradingReport, *, public_only: bool = True) -> str:
         lines.append(report.message)
     lines += [f"note: {n}" for n in report.notes]
     shown = [c for c in report.checks if not public_only or c.visibility == "visible"]
-    groups: dict[str, list[CheckResult]] = defaultdict(list)
-    for result in shown:
-        groups[result.question].append(result)
-    for question in sorted(groups, key=question_sort_key):
-        results = groups[question]
+    for question, results in group_by_question(shown).items():
         earned, possible = sum(c.score for c in results), sum(c.max_score for c in results)
         mark = "ok  " if all(c.passed for c in results) else "FAIL"
         head = f"{mark} {question} {QUESTION_TITLES.get(question, '')} [{earned:g}/{possible:g}]"

@@ -25,6 +25,7 @@ from reference.data import (
     VOCAB_SIZE,
     Batch,
     Pair,
+    count_tokens,
     indices_to_string,
     make_batches,
     string_to_indices,
@@ -269,8 +270,7 @@ def decoder_epoch_cost(pairs: Sequence[Pair], config: TrainConfig) -> tuple[floa
         )
         for s, t in pairs
     )
-    tokens = sum(len(s) + len(t) + 2 for s, t in pairs)
-    return float(flops), tokens
+    return float(flops), count_tokens(pairs)
 
 
 def train_decoder_only(

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import ModuleType
 
 import numpy as np
@@ -16,6 +14,7 @@ from autograder.probes.common import (
     get_definition,
     to_numpy,
 )
+from autograder.probes.standins import replaced
 from autograder.sandbox.registry import probe
 
 
@@ -47,19 +46,6 @@ class _ModelForbidden:
         )
 
 
-@contextmanager
-def _model_forbidden(submission: ModuleType) -> Iterator[None]:
-    original = getattr(submission, "DecoderOnlyTransformer", None)
-    submission.DecoderOnlyTransformer = _ModelForbidden
-    try:
-        yield
-    finally:
-        if original is None:
-            del submission.DecoderOnlyTransformer
-        else:
-            submission.DecoderOnlyTransformer = original
-
-
 @probe("calc_parameters")
 def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tuple[dict, Arrays]:
     """``calc_parameters_decoder(vocab, hidden, layers, heads)`` for each configuration, and the
@@ -73,7 +59,7 @@ def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tupl
     counts, errors, own = [], [], []
     for config in configs:
         try:
-            with _model_forbidden(submission):
+            with replaced(submission, "DecoderOnlyTransformer", _ModelForbidden):
                 count = function(*config)
             counts.append(_number(count, what="calc_parameters_decoder's result"))
             errors.append(None)

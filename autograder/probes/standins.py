@@ -39,18 +39,25 @@ class StandInCausalAttention(nn.Module):
 
 
 @contextmanager
-def stand_in_attention(submission: ModuleType) -> Iterator[None]:
-    """Within the block, the submission's ``CausalScaledDotAttention`` (looked up by the given
-    ``__init__`` code when it builds layers or heads) is ``StandInCausalAttention``."""
-    original = getattr(submission, "CausalScaledDotAttention", None)
-    submission.CausalScaledDotAttention = StandInCausalAttention
+def replaced(submission: ModuleType, name: str, value: object) -> Iterator[None]:
+    """Within the block, the submission's global ``name`` (looked up by its code when it runs)
+    is ``value``; the original, or its absence, is restored afterwards."""
+    missing = object()
+    original = getattr(submission, name, missing)
+    setattr(submission, name, value)
     try:
         yield
     finally:
-        if original is None:
-            del submission.CausalScaledDotAttention
+        if original is missing:
+            delattr(submission, name)
         else:
-            submission.CausalScaledDotAttention = original
+            setattr(submission, name, original)
+
+
+def stand_in_attention(submission: ModuleType):
+    """Within the block, the submission's ``CausalScaledDotAttention`` (looked up by the given
+    ``__init__`` code when it builds layers or heads) is ``StandInCausalAttention``."""
+    return replaced(submission, "CausalScaledDotAttention", StandInCausalAttention)
 
 
 class ScriptedDecoder(nn.Module):

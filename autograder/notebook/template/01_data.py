@@ -56,7 +56,7 @@ mini-batch all have the same source length and the same target length, so no pad
 """
 
 # %%
-# include data: read_pairs, split_pairs, group_by_lengths, Batch, make_batches
+# include data: read_pairs, split_pairs, group_by_lengths, Batch, make_batches, count_tokens
 
 # %% [markdown]
 r"""
