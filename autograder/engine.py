@@ -16,7 +16,7 @@ from autograder.checks import REGISTRY
 from autograder.checks.base import CheckContext, CheckResult, run_check
 from autograder.extract import ExtractError, cell_label, extract_submission
 from autograder.goldens import GOLDENS_DIR, SEED, load_goldens
-from autograder.plan import PROBE_MODULES, probe_calls
+from autograder.probe_plan import PROBE_MODULES, probe_calls
 from autograder.report import (
     GradingReport,
     question_sort_key,

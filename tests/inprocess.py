@@ -14,10 +14,10 @@ from pathlib import Path
 
 from autograder.checks import REGISTRY
 from autograder.checks.base import CheckContext, run_check
+from autograder.child.registry import PROBES
 from autograder.goldens import load_goldens
-from autograder.plan import PROBE_MODULES, probe_calls
+from autograder.probe_plan import PROBE_MODULES, probe_calls
 from autograder.sandbox.model import ProbeError, ProbeResult
-from autograder.sandbox.registry import PROBES
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 MODULES = ("data", "attention", "models", "train", "scaling")

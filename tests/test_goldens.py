@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.goldens import compare_goldens, load_goldens
-from autograder.plan import probe_calls
+from autograder.probe_plan import probe_calls
 
 ANSWERS = {"context", "weights", "logits", "p", "context_perturbed"}
 

@@ -14,7 +14,6 @@ from .model import (
     SandboxLimits,
     Status,
 )
-from .registry import probe
 from .runner import run_probes
 
 __all__ = [
@@ -24,6 +23,5 @@ __all__ = [
     "SandboxError",
     "SandboxLimits",
     "Status",
-    "probe",
     "run_probes",
 ]

@@ -23,7 +23,7 @@ from .workspace import Workspace
 BOOTSTRAP = (
     "import json, sys; sys.path.insert(0, sys.argv[1] + '/lib'); "
     "sys.path += json.load(open(sys.argv[1] + '/request.json'))['site_packages']; "
-    "from autograder.sandbox.child import main; main()"
+    "from autograder.child.main import main; main()"
 )
 PYTHON_FLAGS = ("-s", "-P", "-S", "-B")
 """``-I`` without ``-E``: no user site, no script folder, no ``site`` (so no ``.pth`` files,

@@ -37,7 +37,7 @@ def run_probes(
 ) -> list[ProbeResult]:
     """Run ``calls`` on the student's module in sandboxed children; one result per call, in
     order. ``probe_modules`` are the dotted names of the modules that register the probes
-    (``autograder.sandbox.probes_builtin`` is always loaded); ``locate`` maps a line of
+    (``autograder.child.builtin`` is always loaded); ``locate`` maps a line of
     ``module_source`` to a place in the notebook; ``budgets`` gives seconds per question.
 
     Raises ValueError for malformed calls and SandboxError when the sandbox cannot run at all.

@@ -12,9 +12,10 @@
 
 The child imports our code from copies, never from the repository: the repository holds the
 reference solution and the goldens, so its root must not be on the child's path. ``lib`` gets
-this package (``autograder/sandbox``) and, for each probe module, the whole package folder that
-holds it, with empty ``__init__.py`` files for the packages above (``autograder/__init__.py`` is
-not copied, so importing ``autograder`` in the child runs nothing of ours).
+the child-side package (``autograder/child``, probes included) and, for each probe module from
+elsewhere (the tests' misbehaving probes), the whole package folder that holds it, with empty
+``__init__.py`` files for the packages above (``autograder/__init__.py`` is not copied, so
+importing ``autograder`` in the child runs nothing of ours).
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .model import ProbeCall, SandboxError
-from .transport import encode_array, write_atomic
+from autograder.child.wire import encode_array, write_atomic
 
-SANDBOX_PACKAGE = "autograder.sandbox"
+from .model import ProbeCall, SandboxError
+
+CHILD_PACKAGE = "autograder.child"
+"""The child-side package, copied whole into every workspace."""
+BUILTIN_PROBES = f"{CHILD_PACKAGE}.builtin"
 FORBIDDEN_PACKAGES = ("reference", "autograder")
-"""Probe code may not come from these packages as a whole (only from their subpackages)."""
+"""Top-level packages whose code may reach the child only through ``CHILD_PACKAGE``."""
 
 
 def _copy_tree(source: Path, target: Path) -> None:
@@ -49,26 +53,37 @@ def _copy_tree(source: Path, target: Path) -> None:
         destination.chmod(0o644)
 
 
+def _package_folder(name: str) -> tuple[str, Path]:
+    """The package that holds module ``name`` and its folder; SandboxError when not found."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as error:
+        raise SandboxError(f"probe module {name!r} cannot be found ({error})") from None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        raise SandboxError(f"probe module {name!r} is not a Python source module")
+    package = name if spec.submodule_search_locations else name.rpartition(".")[0]
+    if not package:
+        raise SandboxError(f"probe module {name!r} must live in a package")
+    return package, Path(spec.origin).parent
+
+
 def copy_probe_code(lib: Path, module_names: Sequence[str]) -> None:
-    """Copy this package and the packages of ``module_names`` into ``lib`` (see the module's
-    docstring); raises SandboxError for a module that is not found or not allowed."""
-    for name in [SANDBOX_PACKAGE, *module_names]:
-        if name.split(".")[0] == "reference":
-            raise SandboxError(f"probe module {name!r} is part of the reference solution")
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError) as error:
-            raise SandboxError(f"probe module {name!r} cannot be found ({error})") from None
-        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-            raise SandboxError(f"probe module {name!r} is not a Python source module")
-        package = name if spec.submodule_search_locations else name.rpartition(".")[0]
-        if not package:
-            shutil.copyfile(spec.origin, lib / Path(spec.origin).name)
+    """Copy ``autograder/child`` and the packages of ``module_names`` into ``lib`` (see the
+    module's docstring); raises SandboxError for a module that is not found or not allowed."""
+    packages = {CHILD_PACKAGE: _package_folder(CHILD_PACKAGE)[1]}
+    for name in module_names:
+        if name == CHILD_PACKAGE or name.startswith(CHILD_PACKAGE + "."):
             continue
-        if package in FORBIDDEN_PACKAGES:
-            raise SandboxError(f"probe module {name!r} would copy the whole {package!r} package")
+        if name.split(".")[0] in FORBIDDEN_PACKAGES:
+            raise SandboxError(
+                f"probe module {name!r} is outside {CHILD_PACKAGE!r}: only that package of ours "
+                "may travel into the sandbox"
+            )
+        package, folder = _package_folder(name)
+        packages[package] = folder
+    for package, folder in packages.items():
         parts = package.split(".")
-        _copy_tree(Path(spec.origin).parent, lib.joinpath(*parts))
+        _copy_tree(folder, lib.joinpath(*parts))
         for depth in range(1, len(parts)):
             stub = lib.joinpath(*parts[:depth], "__init__.py")
             if not stub.exists():
@@ -117,7 +132,7 @@ def create_workspace(
         copy_probe_code(base / "lib", probe_modules)
         request = {
             "site_packages": list(site_packages),
-            "probe_modules": [f"{SANDBOX_PACKAGE}.probes_builtin", *probe_modules],
+            "probe_modules": [BUILTIN_PROBES, *probe_modules],
             "sandbox": sandbox,
             "calls": [_call_entry(index, call) for index, call in calls],
         }

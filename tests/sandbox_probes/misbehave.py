@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from . import transport
-from .registry import ProbeOutput, probe
+from autograder.child import wire as transport
+from autograder.child.registry import ProbeOutput, probe
 
 
 @probe("echo")

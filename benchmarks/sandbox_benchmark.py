@@ -1,4 +1,4 @@
-"""Measure the sandbox: ``python -m autograder.sandbox.benchmark [--repeat N]``.
+"""Measure the sandbox: ``python benchmarks/sandbox_benchmark.py [--repeat N]``.
 
 Prints the numbers docs/sandbox.md quotes: the child's start-up (against a bare ``python -c
 "import torch"``), the overhead of one call, the child's peak memory on a small model, and the
@@ -14,8 +14,7 @@ import subprocess
 import sys
 import time
 
-from .model import ProbeCall, SandboxLimits
-from .runner import run_probes
+from autograder.sandbox import ProbeCall, SandboxLimits, run_probes
 
 STUDENT = """
 import torch

@@ -14,9 +14,9 @@ from autograder.goldens import Goldens
 from autograder.sandbox import ProbeCall
 
 PROBE_MODULES = (
-    "autograder.probes.attention",
-    "autograder.probes.decoder",
-    "autograder.probes.functions",
+    "autograder.child.probes.attention",
+    "autograder.child.probes.decoder",
+    "autograder.child.probes.functions",
 )
 INPUT_PREFIXES = ("state.",)
 ATTENTION_INPUTS = (

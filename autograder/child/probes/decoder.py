@@ -7,7 +7,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from autograder.probes.common import (
+from autograder.child.probes.common import (
     Arrays,
     ContractError,
     copy_tensor,
@@ -18,8 +18,8 @@ from autograder.probes.common import (
     states,
     to_numpy,
 )
-from autograder.probes.standins import ScriptedDecoder, stand_in_attention
-from autograder.sandbox.registry import probe
+from autograder.child.probes.standins import ScriptedDecoder, stand_in_attention
+from autograder.child.registry import probe
 
 
 @probe("decoder_forward")

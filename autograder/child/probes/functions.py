@@ -7,15 +7,15 @@ from types import ModuleType
 
 import numpy as np
 
-from autograder.probes.common import (
+from autograder.child.probes.common import (
     Arrays,
     ContractError,
     expect_signature,
     get_definition,
     to_numpy,
 )
-from autograder.probes.standins import replaced
-from autograder.sandbox.registry import probe
+from autograder.child.probes.standins import replaced
+from autograder.child.registry import probe
 
 
 def _number(value, *, what: str) -> float:

@@ -31,7 +31,7 @@ from typing import Any
 from .limits import enter_sandbox
 from .patches import install_cpu_patches
 from .registry import PROBES, load_probe_modules
-from .transport import MAX_TEXT, encode_json, read_input_array, write_arrays, write_atomic
+from .wire import MAX_TEXT, encode_json, read_input_array, write_arrays, write_atomic
 
 OOM_MARKERS = ("can't allocate memory", "not enough memory", "Cannot allocate memory")
 """Messages of the RuntimeErrors torch raises when an allocation fails."""

@@ -7,7 +7,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from autograder.probes.common import (
+from autograder.child.probes.common import (
     Arrays,
     ContractError,
     as_tensor_pair,
@@ -19,8 +19,8 @@ from autograder.probes.common import (
     states,
     to_numpy,
 )
-from autograder.probes.standins import stand_in_attention
-from autograder.sandbox.registry import probe
+from autograder.child.probes.standins import stand_in_attention
+from autograder.child.registry import probe
 
 ATTENTION_CLASSES = ("ScaledDotAttention", "CausalScaledDotAttention")
 
