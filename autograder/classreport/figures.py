@@ -35,7 +35,7 @@ def png_data_uri(png: bytes) -> str:
 
 def score_histogram(analysis: ClassAnalysis) -> bytes:
     """Totals of graded submissions, with the not-graded ones stacked in grey."""
-    figure, axes = _figure(3.2)
+    figure, axes = _figure(2.9)
     top = max(analysis.max_total, max((r.total for r in analysis.records), default=0.0), 1.0)
     step = 1.0 if top <= 40 else top / 20
     edges = [i * step for i in range(math.ceil(top / step) + 1)]
@@ -52,19 +52,19 @@ def score_histogram(analysis: ClassAnalysis) -> bytes:
     )
     mean, median = analysis.mean_total(), analysis.median_total()
     if mean is not None and median is not None:
-        axes.axvline(mean, color="#222", linestyle="--", linewidth=1, label=f"mean {mean:.1f}")
-        axes.axvline(median, color="#222", linestyle=":", linewidth=1, label=f"median {median:g}")
+        axes.axvline(mean, color="#222", linestyle="--", linewidth=1, label=f"mean {mean:.2f}")
+        axes.axvline(median, color="#222", linestyle=":", linewidth=1, label=f"median {median:.2f}")
     axes.set_xlim(0, edges[-1])
     axes.set_xlabel(f"total points (of {analysis.max_total:g})")
     axes.set_ylabel("students")
     axes.yaxis.get_major_locator().set_params(integer=True)
-    axes.legend(frameon=False, fontsize=8)
+    _legend(figure, 4)
     return _png(figure)
 
 
 def question_rates(questions: Sequence[QuestionStats]) -> bytes:
     """Per question: the share with full marks and the mean share of points."""
-    figure, axes = _figure(3.0)
+    figure, axes = _figure(2.6)
     positions = range(len(questions))
     full = [_percent(q.full_marks_rate) for q in questions]
     mean = [_percent(q.mean_score / q.max_score if q.max_score else None) for q in questions]
@@ -73,7 +73,7 @@ def question_rates(questions: Sequence[QuestionStats]) -> bytes:
     axes.set_xticks(list(positions), [q.question for q in questions])
     axes.set_ylim(0, 105)
     axes.set_ylabel("% of graded submissions")
-    axes.legend(frameon=False, fontsize=8, loc="lower right")
+    _legend(figure, 2)
     return _png(figure)
 
 
@@ -115,8 +115,7 @@ def difficulty_discrimination(checks: Sequence[CheckStats]) -> bytes:
     axes.text(
         1, LOW_DISCRIMINATION - 0.05, "weak discrimination", fontsize=7, color="#a33", va="top"
     )
-    if colours:
-        axes.legend(frameon=False, fontsize=7, ncol=min(len(colours), 8), loc="upper left")
+    _legend(figure, len(colours))
     return _png(figure)
 
 
@@ -128,6 +127,12 @@ def _figure(height: float) -> tuple[Figure, object]:
     axes.grid(axis="both", color="#e6e6e6", linewidth=0.6)
     axes.set_axisbelow(True)
     return figure, axes
+
+
+def _legend(figure: Figure, columns: int) -> None:
+    """One row of legend entries above the axes (never over the data)."""
+    if columns:
+        figure.legend(loc="outside upper center", ncol=columns, frameon=False, fontsize=8)
 
 
 def _png(figure: Figure) -> bytes:

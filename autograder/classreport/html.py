@@ -45,6 +45,7 @@ table{border-collapse:collapse;width:100%;font-size:13px;margin-top:6px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:#f0f2f5;font-weight:600;white-space:nowrap}
 tbody tr:nth-child(even){background:#fafbfc}
+.nowrap{white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .id{white-space:nowrap;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
   font-size:12px}
@@ -204,7 +205,7 @@ def _failures(analysis: ClassAnalysis) -> str:
             _cell(str(failure.count), "num"),
             _cell(check.check_id, "id"),
             _message_cell(failure.message),
-            _student_link(by_id[failure.example_student]),
+            _cell_html(_student_link(by_id[failure.example_student])),
         ]
         for check, failure in ranked
     ]
@@ -249,7 +250,7 @@ def _identical(analysis: ClassAnalysis, groups: Sequence[IdenticalGroup]) -> str
         return _section("identical", "Identical code", note + "<p>No groups.</p>")
     rows = [
         [
-            _cell(str(i), "num"),
+            _cell(str(i)),
             _cell(group.fingerprint[:12], "id"),
             _cell(str(len(group.records)), "num"),
             _cell_html("<br>".join(_student_link(r) for r in group.records)),
@@ -258,7 +259,8 @@ def _identical(analysis: ClassAnalysis, groups: Sequence[IdenticalGroup]) -> str
         for i, group in enumerate(groups, start=1)
     ]
     table = _table(["Group", "Fingerprint", "Size", "Students", "Totals"], rows, "identical-table")
-    return _section("identical", f"Identical code ({len(groups)} groups)", note + table)
+    count = f"{len(groups)} group" + ("" if len(groups) == 1 else "s")
+    return _section("identical", f"Identical code ({count})", note + table)
 
 
 def _students(analysis: ClassAnalysis) -> str:
@@ -310,7 +312,7 @@ def _cell_html(markup: str, css: str = "") -> str:
 def _table(
     header: Sequence[str], rows: Iterable[Sequence[str]], table_id: str, keys: Sequence[str] = ()
 ) -> str:
-    numeric = {"Max", "Count", "Mean points", "Total", "Size", "Group", "Totals"}
+    numeric = {"Max", "Count", "Mean points", "Total", "Size", "Totals", "Discrimination"}
     head = "".join(
         f'<th class="num">{_e(h)}</th>' if h in numeric else f"<th>{_e(h)}</th>" for h in header
     )
@@ -331,7 +333,7 @@ def _rate_cell(rate: float | None, n: int, passed: int | None = None, *, stat: s
     count = f" ({passed}/{n})" if passed is not None else ""
     data = f' data-stat="{stat}" data-value="{format_number(rate)}"' if stat else ""
     return (
-        f'<td class="num"{data}><span class="rate"><span style="width:{width}%"></span></span>'
+        f'<td class="nowrap"{data}><span class="rate"><span style="width:{width}%"></span></span>'
         f'{100 * rate:.0f}%<span class="muted">{count}</span></td>'
     )
 
