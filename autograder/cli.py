@@ -35,7 +35,7 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     reports = []
     for path in tqdm(submissions, desc="grading", unit="notebook"):
-        reports.append(grade_submission(path, out_dir=args.out / path.stem))
+        reports.append(grade_submission(path, out_dir=args.out / path.stem, config=_config(args)))
     print(render_gradebook(reports))
     csv_path = write_gradebook_csv(reports, args.out / "gradebook.csv")
     print(
@@ -44,14 +44,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace):
+    from autograder.config import GraderConfig
+
+    return GraderConfig().with_options(rubric=getattr(args, "rubric", None))
+
+
 def _grade(args: argparse.Namespace) -> int:
     """Everything, as Gradescope scores it: results.json and feedback.md in --out."""
     from autograder.engine import grade_submission
     from autograder.report import render_terminal
 
-    report = grade_submission(args.submission, out_dir=args.out, questions=args.question)
+    report = grade_submission(
+        args.submission, out_dir=args.out, questions=args.question, config=_config(args)
+    )
     if report.status == "unreadable":
-        print(f"error: {report.message}", file=sys.stderr)
+        print(f"error: {report.problem}", file=sys.stderr)
         print(f"results (score 0): {args.out / 'results.json'}")
         return 2
     print(render_terminal(report, public_only=False))
@@ -64,9 +72,11 @@ def _check(args: argparse.Namespace) -> int:
     from autograder.engine import grade_submission
     from autograder.report import render_terminal
 
-    report = grade_submission(args.submission, public_only=True, questions=args.question)
+    report = grade_submission(
+        args.submission, public_only=True, questions=args.question, config=_config(args)
+    )
     if report.status == "unreadable":
-        print(f"error: {report.message}", file=sys.stderr)
+        print(f"error: {report.problem}", file=sys.stderr)
         return 2
     print(render_terminal(report, public_only=True))
     return 0 if report.status == "graded" else 1
@@ -74,7 +84,8 @@ def _check(args: argparse.Namespace) -> int:
 
 def _goldens(args: argparse.Namespace) -> int:
     """Regenerate (or, with --check, compare) the golden files from the reference."""
-    from autograder.goldens import GOLDENS_DIR, compare_goldens, write_goldens
+    from autograder.goldens import GOLDENS_DIR
+    from autograder.goldens.build import compare_goldens, write_goldens
 
     if args.check:
         problems = compare_goldens(GOLDENS_DIR)
@@ -108,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser("demo", help="grade the bundled example submissions")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
+    demo.add_argument("--rubric", type=Path, metavar="FILE", help="another rubric file")
     demo.set_defaults(run=_demo)
     for name, function, text in (
         ("grade", _grade, "grade a submission as Gradescope would (all checks)"),
@@ -120,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
             action="append",
             metavar="Q",
             help="only this question, e.g. 2.3.4 (repeatable)",
+        )
+        sub.add_argument(
+            "--rubric",
+            type=Path,
+            metavar="FILE",
+            help="points and visibility per check (default: the package's rubric.toml)",
         )
         if name == "grade":
             sub.add_argument(

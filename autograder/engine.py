@@ -1,8 +1,9 @@
 """One entry point for every front end: extract -> sandbox -> checks -> report.
 
 ``grade_submission`` grades a notebook (or .py) and, given ``out_dir``, writes results.json
-(valid from the first moment: a placeholder is written before any student code runs, and each
-stage replaces it atomically) and feedback.md.
+(valid from the first moment: a placeholder is written before anything else, even before the
+rubric and goldens are read, and each stage replaces it atomically) and feedback.md. The engine
+collects data (check results, typed notes); ``autograder.report`` words it.
 """
 
 from __future__ import annotations
@@ -12,73 +13,88 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autograder import __version__
+from autograder.cases import SEED
 from autograder.checks import REGISTRY
-from autograder.checks.base import CheckContext, CheckResult, run_check
-from autograder.extract import ExtractError, cell_label, extract_submission
-from autograder.goldens import GOLDENS_DIR, SEED, load_goldens
-from autograder.probe_plan import PROBE_MODULES, probe_calls
-from autograder.report import (
+from autograder.checks.base import Check, CheckContext, CheckResult, run_check
+from autograder.config import GraderConfig
+from autograder.extract import ExtractedModule, ExtractError, extract_submission
+from autograder.goldens import load_goldens
+from autograder.manifest import BY_NUMBER, QUESTIONS
+from autograder.outcome import (
+    BrokenCellNote,
     GradingReport,
-    question_sort_key,
-    render_feedback,
-    render_gradescope,
-    write_json_atomic,
+    GradingStatus,
+    Note,
+    StoppedNote,
+    UndefinedNameNote,
 )
-from autograder.rubric import DEFAULT_RUBRIC, load_rubric
-from autograder.sandbox import SandboxLimits, run_probes
+from autograder.probe_plan import PROBE_MODULES, probe_calls
+from autograder.report import write_reports
+from autograder.rubric import Rubric, load_rubric
+from autograder.sandbox import ErrorKind, ProbeResult, run_probes
+
+STOPPING_KINDS = {ErrorKind.TIMEOUT, ErrorKind.CRASH, ErrorKind.OUT_OF_MEMORY}
 
 
-def _not_graded(check, line, reason: str) -> CheckResult:
+def _placeholder(check: Check, rubric: Rubric | None) -> CheckResult:
+    line = rubric.lines.get(check.id) if rubric else None
     return CheckResult(
-        check.id, check.question, check.title, 0.0, line.points, False, reason, line.visibility
+        check.id,
+        check.question,
+        check.title,
+        0.0,
+        line.points if line else 0.0,
+        False,
+        line.visibility if line else "visible",
+        message="not graded: the grader stopped before this check",
     )
 
 
-def _write(report: GradingReport, out_dir: Path | None, *, public_only: bool) -> None:
-    if out_dir is None:
-        return
-    write_json_atomic(out_dir / "results.json", render_gradescope(report))
-    (out_dir / "feedback.md").write_text(render_feedback(report, public_only=public_only))
-
-
-def _extraction_notes(module) -> list[str]:
-    notes = []
-    for broken in module.broken_cells:
-        names = (
-            f" (so {', '.join(f'`{n}`' for n in broken.names)} could not be graded)"
-            if broken.names
-            else ""
-        )
-        notes.append(
-            f"{cell_label(broken.cell_index)} has a syntax error at line "
-            f"{broken.line}: {broken.message}{names}"
-        )
+def extraction_notes(module: ExtractedModule) -> list[Note]:
+    """What extraction learned that the student should know: cells that do not compile, and
+    names the graded definitions use that the module does not bind (with the statement the
+    grader did not run, when there is one). Names only the notebook's own helpers use (a
+    `generate` that reads a trained model) are not the student's problem."""
+    notes: list[Note] = [
+        BrokenCellNote(b.cell_index, b.line, b.message, b.names) for b in module.broken_cells
+    ]
+    graded = {name for q in QUESTIONS for name in q.definitions}
+    for name, users in module.missing_globals.items():
+        graded_users = tuple(u for u in users if u in graded)
+        if graded_users:
+            binder = next((d for d in reversed(module.dropped) if name in d.binds), None)
+            notes.append(UndefinedNameNote(name, graded_users, binder))
     return notes
 
 
-def _probe_and_check(report, module, selected, rubric, goldens, limits) -> list:
-    """Run the probes the selected checks need in the sandbox, then the checks; fills
-    ``report.checks`` and ``report.notes``; returns the probe results."""
-    needed = {case for c in selected for case in c.cases}
-    calls = [call for call in probe_calls(goldens) if call.id in needed]
-    results = run_probes(
-        module.source,
-        calls,
-        probe_modules=PROBE_MODULES,
-        locate=module.describe,
-        limits=limits or SandboxLimits(),
-    )
+def _stopped_notes(results: list[ProbeResult]) -> list[Note]:
+    notes: list[Note] = []
     for result in results:
-        if result.status in {"timeout", "crash", "oom"} and result.error is not None:
-            note = f"question {result.question}: {result.error.message}"
-            if note not in report.notes:
-                report.notes.append(note)
-    ctx = CheckContext(results={r.id: r for r in results}, goldens=goldens)
-    report.checks = [
-        run_check(c, ctx, points=rubric.line(c).points, visibility=rubric.line(c).visibility)
-        for c in selected
+        error = result.error
+        if error is not None and error.kind in STOPPING_KINDS:
+            note = StoppedNote(result.question, error)
+            if note not in notes:
+                notes.append(note)
+    return notes
+
+
+def check_questions(questions: Sequence[str] | None) -> None:
+    """ValueError for a question number the manifest does not have."""
+    unknown = sorted(set(questions or ()) - set(BY_NUMBER))
+    if unknown:
+        raise ValueError(
+            f"no autograded question {', '.join(unknown)}; the autograded questions are "
+            + ", ".join(BY_NUMBER)
+        )
+
+
+def _select(rubric: Rubric, *, public_only: bool, questions: Sequence[str] | None) -> list[Check]:
+    return [
+        c
+        for c in REGISTRY
+        if (not questions or c.question in questions)
+        and (not public_only or rubric.line(c).visibility == "visible")
     ]
-    return results
 
 
 def grade_submission(
@@ -87,64 +103,72 @@ def grade_submission(
     out_dir: Path | None = None,
     public_only: bool = False,
     questions: Sequence[str] | None = None,
-    rubric_path: Path = DEFAULT_RUBRIC,
-    goldens_dir: Path = GOLDENS_DIR,
-    limits: SandboxLimits | None = None,
+    config: GraderConfig | None = None,
 ) -> GradingReport:
     """Grade one submission; ``public_only`` runs only the visible checks (the `check` command),
-    ``questions`` restricts to some questions."""
+    ``questions`` restricts to some questions. Raises ValueError for an unknown question."""
     start = time.perf_counter()
+    check_questions(questions)
+    config = config or GraderConfig()
     path = Path(path)
-    rubric, goldens = load_rubric(rubric_path), load_goldens(goldens_dir)
-    rubric.validate(REGISTRY)
-    known = {c.question for c in REGISTRY}
-    unknown = sorted(set(questions or ()) - known)
-    if unknown:
-        raise ValueError(
-            f"no autograded question {', '.join(unknown)}; the autograded questions are "
-            + ", ".join(sorted(known, key=question_sort_key))
-        )
-    selected = [
-        c
-        for c in REGISTRY
-        if (not questions or c.question in questions)
-        and (not public_only or rubric.line(c).visibility == "visible")
-    ]
     report = GradingReport(
         submission=path.name,
-        title=rubric.title,
-        status="in_progress",
+        status=GradingStatus.IN_PROGRESS,
         extra={"seeds": {"goldens": SEED}, "grader_version": __version__},
     )
-    report.checks = [
-        _not_graded(c, rubric.line(c), "not graded: the grader stopped before this check")
-        for c in selected
-    ]
-    _write(report, out_dir, public_only=public_only)
 
+    def write() -> None:
+        report.seconds = time.perf_counter() - start
+        if out_dir is not None:
+            write_reports(report, Path(out_dir), public_only=public_only)
+
+    rubric = None
+    report.checks = [_placeholder(c, rubric) for c in REGISTRY]
+    write()
     try:
+        rubric = load_rubric(config.rubric)
+        rubric.validate(REGISTRY)
+        report.title = rubric.title
+        selected = _select(rubric, public_only=public_only, questions=questions)
+        report.checks = [_placeholder(c, rubric) for c in selected]
+        write()
+        goldens = load_goldens(config.goldens)
+        report.extra["goldens"] = goldens.digest
         module = extract_submission(path)
-        report.notes = _extraction_notes(module)
-        results = _probe_and_check(report, module, selected, rubric, goldens, limits)
+        report.notes = extraction_notes(module)
+        calls = probe_calls(goldens, {case for c in selected for case in c.cases})
+        results = run_probes(
+            module.source,
+            calls,
+            probe_modules=PROBE_MODULES,
+            locate=module.locate,
+            limits=config.sandbox_limits(),
+        )
+        report.notes += _stopped_notes(results)
+        ctx = CheckContext(results={r.id: r for r in results}, goldens=goldens)
+        report.checks = [
+            run_check(c, ctx, points=rubric.line(c).points, visibility=rubric.line(c).visibility)
+            for c in selected
+        ]
     except Exception as error:  # noqa: BLE001 - whatever happens, results.json is written
         if isinstance(error, ExtractError):
-            report.status, report.message = "unreadable", str(error)
+            report.status, report.problem = GradingStatus.UNREADABLE, str(error)
         else:
-            report.status = "error"
-            report.message = (
-                f"The autograder itself failed on this submission ({type(error).__name__}: "
-                f"{error}). This is not your fault: please tell the course staff."
+            report.status = GradingStatus.ERROR
+            report.problem = f"{type(error).__name__}: {error}"
+        reason = "not graded: the submission could not be graded (see the summary)"
+        report.checks = [
+            CheckResult(
+                c.check_id, c.question, c.title, 0.0, c.max_score, False, c.visibility, reason
             )
-        reason = f"not graded: {report.message}"
-        report.checks = [_not_graded(c, rubric.line(c), reason) for c in selected]
-        report.seconds = time.perf_counter() - start
-        _write(report, out_dir, public_only=public_only)
+            for c in report.checks
+        ]
+        write()
         return report
-    report.status = "graded"
-    report.seconds = time.perf_counter() - start
+    report.status = GradingStatus.GRADED
     report.extra["timings"] = {
-        "total_s": round(report.seconds, 3),
+        "total_s": round(time.perf_counter() - start, 3),
         "probes": {r.id: round(r.seconds, 3) for r in results},
     }
-    _write(report, out_dir, public_only=public_only)
+    write()
     return report

@@ -6,7 +6,8 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder.report import GradingReport, question_sort_key
+from autograder.manifest import question_sort_key
+from autograder.outcome import GradingReport
 
 
 def gradebook_rows(reports: Sequence[GradingReport]) -> tuple[list[str], list[dict]]:

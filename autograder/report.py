@@ -1,67 +1,34 @@
 """Reports: Gradescope's results.json, feedback.md for people, and terminal text.
 
-The only module that formats text. ``write_json_atomic`` replaces a file in one step, so a
-reader (or a crash) never sees half a results.json.
+The only module that turns grading data into words: check results (``CheckResult``: the check's
+own message, or why its probe gave no data), the engine's typed notes and locations
+(``autograder.outcome``) become Markdown here.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import __version__
-from autograder.checks.base import CheckResult
-
-QUESTION_TITLES = {
-    "2.2.1": "ScaledDotAttention",
-    "2.2.2": "CausalScaledDotAttention",
-    "2.3.1": "DecoderOnlyTransformer.forward",
-    "2.3.2": "decoder_generate",
-    "2.3.4": "MultiHeadCausalScaledDotAttention",
-    "2.3.5": "calc_parameters_decoder",
-    "2.4.2": "find_optimal_params and fit_linear_log",
-}
-
-
-@dataclass
-class GradingReport:
-    """Everything known about one graded submission, as plain data."""
-
-    submission: str
-    """File name of the submission."""
-    title: str = "Autograder"
-    """Assignment title."""
-    status: str = "graded"
-    """"graded", "in_progress", "unreadable" (extraction failed) or "error" (grader failure)."""
-    message: str = ""
-    """A top-level note for the student (why nothing could be graded, say)."""
-    checks: list[CheckResult] = field(default_factory=list)
-    """One result per check, in rubric order."""
-    notes: list[str] = field(default_factory=list)
-    """Extraction and sandbox notes (cells that did not compile, questions that timed out)."""
-    extra: dict = field(default_factory=dict)
-    """Grader version, seeds, timings: Gradescope's extra_data."""
-    seconds: float = 0.0
-    """Wall time of the grading."""
-
-    @property
-    def score(self) -> float:
-        return sum(c.score for c in self.checks)
-
-    @property
-    def max_score(self) -> float:
-        return sum(c.max_score for c in self.checks)
-
-    def by_question(self) -> dict[str, list[CheckResult]]:
-        return group_by_question(self.checks)
+from autograder.checks.base import Blocked, CheckResult
+from autograder.extract import Location, cell_label
+from autograder.files import write_json, write_text
+from autograder.manifest import BY_NUMBER, question_sort_key
+from autograder.outcome import (
+    BrokenCellNote,
+    GradingReport,
+    GradingStatus,
+    Note,
+    StoppedNote,
+    UndefinedNameNote,
+)
+from autograder.sandbox import ErrorKind, ProbeError
 
 
-def question_sort_key(number: str) -> tuple[int, ...]:
-    """Sort "2.3.10" after "2.3.9"."""
-    return tuple(int(part) for part in number.split(".") if part.isdigit())
+def question_title(number: str) -> str:
+    """The manifest's title of a question."""
+    return BY_NUMBER[number].title
 
 
 def group_by_question(results: list[CheckResult]) -> dict[str, list[CheckResult]]:
@@ -72,13 +39,106 @@ def group_by_question(results: list[CheckResult]) -> dict[str, list[CheckResult]
     return {q: groups[q] for q in sorted(groups, key=question_sort_key)}
 
 
+# --- words for data ---------------------------------------------------------------------------
+
+
+def describe_location(location: object) -> str:
+    """``in `ScaledDotAttention.forward`, cell 18, line 28`` for a ``Location``."""
+    if isinstance(location, Location):
+        place = f"{cell_label(location.cell)}, line {location.line}"
+        return f"in `{location.definition}`, {place}" if location.definition else place
+    return str(location) if location is not None else ""
+
+
+def describe_probe_error(error: ProbeError) -> str:
+    """Why a probe produced nothing, for a student."""
+    where = describe_location(error.location)
+    kind = error.kind
+    if kind is ErrorKind.CONTRACT:
+        return error.message
+    if kind is ErrorKind.NOT_IMPLEMENTED:
+        place = (
+            f" ({cell_label(error.location.cell)}, line {error.location.line})"
+            if isinstance(error.location, Location)
+            else ""
+        )
+        return f"not implemented yet: {error.message or 'NotImplementedError'}{place}"
+    if kind is ErrorKind.IMPORT:
+        suffix = f" ({where})" if where else ""
+        return f"the notebook failed to import: {error.type}: {error.message}{suffix}"
+    if kind is ErrorKind.EXCEPTION:
+        return f"your code raised `{error.type}: {error.message}`" + (f" {where}" if where else "")
+    reasons = {
+        ErrorKind.TIMEOUT: "it ran past its time budget",
+        ErrorKind.CRASH: "the grading process crashed while running it",
+        ErrorKind.OUT_OF_MEMORY: "it ran out of memory",
+        ErrorKind.NOT_RUN: "it was not run",
+        ErrorKind.PROTOCOL: "the grading process was disturbed",
+        ErrorKind.INVALID_RESULT: "its answer could not be read",
+    }
+    return f"{reasons[kind]} ({error.message})"
+
+
+def describe_blocked(blocked: Blocked) -> str:
+    """Why a check could not judge."""
+    if blocked.error is not None:
+        return describe_probe_error(blocked.error)
+    return "it was not run (an earlier failure stopped the grading of this question)"
+
+
+def check_output(result: CheckResult) -> str:
+    """A check's explanation in Markdown: its message, or why it could not judge."""
+    if result.grader_error is not None:
+        return f"the grader could not evaluate this check ({result.grader_error})"
+    if result.blocked is not None:
+        return describe_blocked(result.blocked)
+    return result.message or ("passed" if result.passed else "failed")
+
+
+def describe_note(note: Note) -> str:
+    """One engine note in words."""
+    if isinstance(note, BrokenCellNote):
+        names = (
+            f" (so {', '.join(f'`{n}`' for n in note.names)} could not be graded)"
+            if note.names
+            else ""
+        )
+        return (
+            f"{cell_label(note.cell)} has a syntax error at line {note.line}: {note.message}{names}"
+        )
+    if isinstance(note, UndefinedNameNote):
+        users = ", ".join(f"`{u}`" for u in note.users)
+        if note.dropped is not None:
+            d = note.dropped
+            return (
+                f"{cell_label(d.cell_index)}: `{d.code}` is not run by the grader ({d.reason}), "
+                f"so `{note.name}` is undefined in {users}"
+            )
+        return f"`{note.name}` is used in {users} but is not defined anywhere in the notebook"
+    if isinstance(note, StoppedNote):
+        return f"question {note.question}: {note.error.message}"
+    raise TypeError(f"unknown note {note!r}")
+
+
+def _headline(report: GradingReport) -> str:
+    if report.status is GradingStatus.ERROR:
+        return (
+            f"The autograder itself failed on this submission ({report.problem}). This is not "
+            "your fault: please tell the course staff."
+        )
+    return report.problem
+
+
+# --- results.json -----------------------------------------------------------------------------
+
+
 def summary_text(report: GradingReport) -> str:
     """The visible summary: the public score now, and honestly what hidden checks are worth."""
     public = [c for c in report.checks if c.visibility == "visible"]
     hidden = [c for c in report.checks if c.visibility != "visible"]
     lines = []
-    if report.message:
-        lines.append(report.message)
+    if _headline(report):
+        lines.append(_headline(report))
     lines.append(
         f"Public checks: {sum(c.score for c in public):g}/{sum(c.max_score for c in public):g} "
         "points now."
@@ -88,7 +148,7 @@ def summary_text(report: GradingReport) -> str:
             f"Hidden checks worth {sum(c.max_score for c in hidden):g} more points are shown "
             "after the due date; until then Gradescope keeps your total score hidden."
         )
-    lines += [f"- {note}" for note in report.notes]
+    lines += [f"- {describe_note(note)}" for note in report.notes]
     return "\n".join(lines)
 
 
@@ -100,7 +160,7 @@ def render_gradescope(report: GradingReport) -> dict:
             "number": "0",
             "score": 0.0,
             "max_score": 0.0,
-            "status": "passed" if report.status == "graded" else "failed",
+            "status": "passed" if report.status is GradingStatus.GRADED else "failed",
             "output": summary_text(report),
             "output_format": "md",
             "visibility": "visible",
@@ -114,7 +174,7 @@ def render_gradescope(report: GradingReport) -> dict:
                 "score": result.score,
                 "max_score": result.max_score,
                 "status": "passed" if result.passed else "failed",
-                "output": result.output,
+                "output": check_output(result),
                 "output_format": "md",
                 "visibility": result.visibility,
                 "tags": [result.check_id],
@@ -128,9 +188,16 @@ def render_gradescope(report: GradingReport) -> dict:
         "test_output_format": "md",
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "extra_data": {"grader_version": __version__, "status": report.status, **report.extra},
+        "extra_data": {
+            "grader_version": __version__,
+            "status": str(report.status),
+            **report.extra,
+        },
         "tests": tests,
     }
+
+
+# --- feedback.md and the terminal -------------------------------------------------------------
 
 
 def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
@@ -141,22 +208,21 @@ def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
         f"Score: **{sum(c.score for c in shown):g} / {sum(c.max_score for c in shown):g}**"
         + (" (public checks)" if public_only else "")
     )
-    if report.message:
-        lines += ["", report.message]
+    if _headline(report):
+        lines += ["", _headline(report)]
     if report.notes:
-        lines += ["", "Notes:", *[f"- {n}" for n in report.notes]]
+        lines += ["", "Notes:", *[f"- {describe_note(n)}" for n in report.notes]]
     for question, results in group_by_question(shown).items():
         earned, possible = sum(c.score for c in results), sum(c.max_score for c in results)
-        title = QUESTION_TITLES.get(question, "")
-        lines += ["", f"## {question} {title} ({earned:g}/{possible:g})", ""]
+        lines += ["", f"## {question} {question_title(question)} ({earned:g}/{possible:g})", ""]
         for result in results:
             mark = "PASS" if result.passed else "FAIL"
             hidden = "" if result.visibility == "visible" else " *(hidden until the due date)*"
             lines.append(
                 f"- **{mark}** {result.title} ({result.score:g}/{result.max_score:g}){hidden}"
             )
-            if not result.passed or result.output != "passed":
-                lines += [f"  {line}" for line in result.output.splitlines()]
+            if not result.passed or result.message:
+                lines += [f"  {line}" for line in check_output(result).splitlines()]
     return "\n".join(lines) + "\n"
 
 
@@ -164,23 +230,23 @@ def render_terminal(report: GradingReport, *, public_only: bool = True) -> str:
     """Compact text for `grade.py check`: a line per question, then its failed checks; a
     question whose checks all failed for one reason (not implemented yet, say) gets one line."""
     lines = [f"{report.submission}"]
-    if report.message:
-        lines.append(report.message)
-    lines += [f"note: {n}" for n in report.notes]
+    if _headline(report):
+        lines.append(_headline(report))
+    lines += [f"note: {describe_note(n)}" for n in report.notes]
     shown = [c for c in report.checks if not public_only or c.visibility == "visible"]
     for question, results in group_by_question(shown).items():
         earned, possible = sum(c.score for c in results), sum(c.max_score for c in results)
         mark = "ok  " if all(c.passed for c in results) else "FAIL"
-        head = f"{mark} {question} {QUESTION_TITLES.get(question, '')} [{earned:g}/{possible:g}]"
+        head = f"{mark} {question} {question_title(question)} [{earned:g}/{possible:g}]"
         failed = [c for c in results if not c.passed]
-        reasons = {c.output for c in failed}
+        reasons = {check_output(c) for c in failed}
         if len(failed) == len(results) and len(reasons) == 1:
             lines.append(f"{head}: {reasons.pop()}")
             continue
         lines.append(head)
         for result in failed:
             lines.append(f"     - {result.title} [{result.score:g}/{result.max_score:g}]")
-            lines += [f"         {line}" for line in result.output.splitlines()]
+            lines += [f"         {line}" for line in check_output(result).splitlines()]
     total = sum(c.score for c in shown)
     lines.append(
         f"score: {total:g}/{sum(c.max_score for c in shown):g}"
@@ -189,11 +255,8 @@ def render_terminal(report: GradingReport, *, public_only: bool = True) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(path: Path, data: dict) -> Path:
-    """Write JSON to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    os.replace(temporary, path)
-    return path
+def write_reports(report: GradingReport, out_dir: Path, *, public_only: bool = False) -> None:
+    """results.json and feedback.md in ``out_dir``, each replaced atomically."""
+
+    write_json(out_dir / "results.json", render_gradescope(report))
+    write_text(out_dir / "feedback.md", render_feedback(report, public_only=public_only))

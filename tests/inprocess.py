@@ -17,7 +17,7 @@ from autograder.checks.base import CheckContext, run_check
 from autograder.child.registry import PROBES
 from autograder.goldens import load_goldens
 from autograder.probe_plan import PROBE_MODULES, probe_calls
-from autograder.sandbox.model import ProbeError, ProbeResult
+from autograder.sandbox.model import ErrorKind, ProbeError, ProbeResult
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 MODULES = ("data", "attention", "models", "train", "scaling")
@@ -52,7 +52,12 @@ def probe_results(source: str) -> dict[str, ProbeResult]:
             data, arrays = PROBES[call.probe](submission, **call.kwargs, **call.arrays)
             results[call.id] = _result(call, "ok", data, arrays, None)
         except Exception as error:  # noqa: BLE001
-            error_ = ProbeError(type=type(error).__name__, message=str(error), location=None)
+            kind = getattr(type(error), "grader_kind", None)
+            if isinstance(error, NotImplementedError):
+                kind = "not_implemented"
+            error_ = ProbeError(
+                type(error).__name__, str(error), None, ErrorKind(kind or "exception")
+            )
             results[call.id] = _result(call, "error", {}, {}, error_)
     return results
 

@@ -141,14 +141,15 @@ def report(tmp_path_factory) -> dict:
 
 def test_record_from_results_reads_what_render_gradescope_writes():
     from autograder.checks.base import CheckResult
-    from autograder.report import GradingReport, render_gradescope
+    from autograder.outcome import GradingReport
+    from autograder.report import render_gradescope
 
     results = render_gradescope(
         GradingReport(
             submission="nb.ipynb",
             checks=[
-                CheckResult("2.2.1/a", "2.2.1", "first one", 2.0, 2.0, True, "passed", "visible"),
-                CheckResult("2.3.4/b", "2.3.4", "second", 0.0, 1.5, False, "no", "after_due_date"),
+                CheckResult("2.2.1/a", "2.2.1", "first one", 2.0, 2.0, True, "visible"),
+                CheckResult("2.3.4/b", "2.3.4", "second", 0.0, 1.5, False, "after_due_date", "no"),
             ],
         )
     )

@@ -13,6 +13,8 @@ from autograder import engine
 from autograder.cli import main as cli_main
 from autograder.engine import grade_submission
 from autograder.examples import EXAMPLES, apply_example_to_notebook, colab_style
+from autograder.goldens import GOLDENS_DIR
+from autograder.report import check_output
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "fixtures" / "submissions" / "solution.ipynb"
@@ -58,7 +60,8 @@ def test_template_scores_zero_with_not_implemented_per_question(tmp_path):
     report = grade_submission(TEMPLATE, out_dir=tmp_path)
     assert report.status == "graded" and report.score == 0
     for check in report.checks:
-        assert check.output.startswith("not implemented yet"), (check.check_id, check.output)
+        output = check_output(check)
+        assert output.startswith("not implemented yet"), (check.check_id, output)
     jsonschema.validate(json.loads((tmp_path / "results.json").read_text()), SCHEMA)
 
 
@@ -120,7 +123,8 @@ def test_grader_failure_still_leaves_valid_results(tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine, "run_probes", broken)
     report = grade_submission(SOLUTION, out_dir=tmp_path)
-    assert report.status == "error" and "not your fault" in report.message
+    assert report.status == "error" and "sandbox exploded" in report.problem
+    assert "not your fault" in json.loads((tmp_path / "results.json").read_text())["output"]
     results = json.loads((tmp_path / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
     assert results["score"] == 0
@@ -142,29 +146,31 @@ def _with_cell(tmp_path, name: str, code: str) -> Path:
 
 
 def test_a_hanging_question_times_out_and_the_rest_is_graded(tmp_path):
+    from autograder.config import GraderConfig
     from autograder.sandbox import SandboxLimits
 
     code = "def calc_parameters_decoder(vocab_size, hidden_size, num_layers, num_heads):\n"
     code += "    while True:\n        pass\n"
     report = grade_submission(
-        _with_cell(tmp_path, "hang", code), limits=SandboxLimits(default_budget_s=3)
+        _with_cell(tmp_path, "hang", code),
+        config=GraderConfig(limits=SandboxLimits(default_budget_s=3)),
     )
     scores = _scores_by_question(report)
     assert scores["2.3.5"] == 0 and sum(scores.values()) == 22
-    assert any("2.3.5" in note and "time" in note for note in report.notes), report.notes
+    assert [(n.question, n.error.kind) for n in report.notes] == [("2.3.5", "timeout")]
 
 
 def test_student_code_cannot_read_the_goldens(tmp_path):
-    goldens = ROOT / "fixtures" / "goldens" / "goldens.json"
+    goldens = GOLDENS_DIR / "fit_linear_log.json"
     code = (
         "def fit_linear_log(x, y):\n"
         f"    meta = __import__('json').loads(open({str(goldens)!r}).read())\n"
-        "    return meta['scaling']['m'], meta['scaling']['c']\n"
+        "    return meta['facts']['m'], meta['facts']['c']\n"
     )
     report = grade_submission(_with_cell(tmp_path, "peek", code))
     result = next(c for c in report.checks if c.check_id == "2.4.2/fit-linear-log")
     assert not result.passed
-    assert "Error" in result.output  # FileNotFoundError or PermissionError, not the answer
+    assert "Error" in check_output(result)  # FileNotFoundError or PermissionError, not the answer
 
 
 def test_prints_and_fake_results_do_not_change_the_grade(tmp_path):

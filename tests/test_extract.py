@@ -18,11 +18,17 @@ from nbformat import v4
 from autograder.extract import (
     ExtractedModule,
     ExtractError,
+    Location,
     SourceCell,
     extract_source,
     extract_submission,
     read_cells,
 )
+from autograder.report import describe_location
+
+
+def _where(location: Location) -> str:
+    return f"cell {location.cell + 1}, line {location.line}"
 
 
 def write_notebook(path: Path, *cells: str, markdown: bool = False) -> Path:
@@ -219,7 +225,7 @@ def test_import_of_a_package_the_grader_lacks_costs_only_its_names() -> None:
 def test_future_import_moves_to_the_top() -> None:
     module = extract("import math", "from __future__ import annotations\ndef f(x: Later): pass")
     assert module.source.splitlines()[1] == "from __future__ import annotations"
-    assert module.locate(2) == "cell 2, line 1"
+    assert _where(module.locate(2)) == "cell 2, line 1"
 
 
 # Top-level code that must not run ----------------------------------------------------------------
@@ -337,7 +343,7 @@ def test_every_module_line_maps_to_the_cell_line_it_came_from() -> None:
         assert text.strip() in synthesized | {original.strip(), f"# cell {cell + 1}"} or (
             text in original  # a statement cut out of a shared line
         )
-    assert module.locate(module.source.splitlines().index("    return SCALE * x") + 1) == (
+    assert _where(module.locate(module.source.splitlines().index("    return SCALE * x") + 1)) == (
         "cell 3, line 6"
     )
 
@@ -349,7 +355,7 @@ def test_cells_are_counted_from_one_with_markdown_cells(tmp_path: Path) -> None:
     module = extract_submission(path)
     assert module.definitions == {"f": 3}
     line = module.source.splitlines().index("    return 1") + 1
-    assert module.locate(line) == "cell 4, line 2"
+    assert _where(module.locate(line)) == "cell 4, line 2"
     with pytest.raises(ValueError):
         module.locate(len(module.line_map) + 1)
 
@@ -370,7 +376,7 @@ def test_py_file_is_split_on_cell_markers(tmp_path: Path) -> None:
     ]
     module = extract_submission(script)
     assert module.definitions == {"f": 1, "g": 2}
-    assert module.locate(module.source.splitlines().index("    return f()") + 1) == (
+    assert _where(module.locate(module.source.splitlines().index("    return f()") + 1)) == (
         "cell 3, line 4"
     )
 
@@ -476,5 +482,6 @@ def test_describe_names_the_enclosing_definition() -> None:
     )
     line = module.source.splitlines().index("        return 1") + 1
     assert module.owner(line) == "A.f"
-    assert module.describe(line) == "in `A.f`, cell 3, line 3"
-    assert module.describe(1) == module.locate(1)
+    assert module.locate(line) == Location(cell=2, line=3, definition="A.f")
+    assert describe_location(module.locate(line)) == "in `A.f`, cell 3, line 3"
+    assert describe_location(module.locate(1)) == "cell 1, line 1"

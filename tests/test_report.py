@@ -9,13 +9,9 @@ import jsonschema
 import pytest
 
 from autograder.checks.base import CheckResult
-from autograder.report import (
-    GradingReport,
-    render_feedback,
-    render_gradescope,
-    render_terminal,
-    write_json_atomic,
-)
+from autograder.files import write_json
+from autograder.outcome import BrokenCellNote, GradingReport
+from autograder.report import render_feedback, render_gradescope, render_terminal
 from autograder.rubric import DEFAULT_RUBRIC, load_rubric
 
 SCHEMA = Path(__file__).resolve().parents[1] / "autograder" / "results.schema.json"
@@ -26,11 +22,12 @@ SHARED_SCHEMA = (
 
 def _report() -> GradingReport:
     checks = [
-        CheckResult("2.2.1/a", "2.2.1", "first", 2.0, 2.0, True, "passed", "visible"),
-        CheckResult("2.2.1/b", "2.2.1", "second", 0.0, 1.0, False, "wrong axis", "visible"),
-        CheckResult("2.3.4/c", "2.3.4", "hidden one", 0.0, 3.0, False, "nope", "after_due_date"),
+        CheckResult("2.2.1/a", "2.2.1", "first", 2.0, 2.0, True, "visible"),
+        CheckResult("2.2.1/b", "2.2.1", "second", 0.0, 1.0, False, "visible", "wrong axis"),
+        CheckResult("2.3.4/c", "2.3.4", "hidden one", 0.0, 3.0, False, "after_due_date", "nope"),
     ]
-    return GradingReport(submission="nb.ipynb", checks=checks, notes=["cell 3 broke"])
+    notes = [BrokenCellNote(2, 1, "invalid syntax", ("f",))]
+    return GradingReport(submission="nb.ipynb", checks=checks, notes=notes)
 
 
 @pytest.fixture
@@ -67,7 +64,7 @@ def test_feedback_and_terminal_hide_hidden_checks_when_public(tmp_path):
 
 
 def test_atomic_write_leaves_no_temporary(tmp_path):
-    path = write_json_atomic(tmp_path / "out" / "results.json", {"score": 1})
+    path = write_json(tmp_path / "out" / "results.json", {"score": 1})
     assert json.loads(path.read_text()) == {"score": 1}
     assert [p.name for p in path.parent.iterdir()] == ["results.json"]
 

@@ -10,7 +10,7 @@ from autograder.checks.base import CheckContext, CheckFailed, check
 def _weights_in_reference_layout(ctx: CheckContext, case: str, suffix: str = "") -> np.ndarray:
     """The student's attention weights as (B, k, L); (B, L, k) is accepted and transposed."""
     out = ctx.probe(case)
-    expected = ctx.golden(case)[f"weights{suffix}"]
+    expected = ctx.expected(case)[f"weights{suffix}"]
     weights = out.arrays.get(f"weights{suffix}")
     if weights is None:
         ctx.fail("forward returned no attention weights (the second returned value)")
@@ -36,7 +36,7 @@ def _context(ctx: CheckContext, case: str, suffix: str = "") -> str | None:
     """The context against the reference; a (B, H) context for 2D queries is accepted as the
     (B, 1, H) of the contract, with a note."""
     out = ctx.probe(case)
-    actual, expected = out.arrays[f"context{suffix}"], ctx.golden(case)[f"context{suffix}"]
+    actual, expected = out.arrays[f"context{suffix}"], ctx.expected(case)[f"context{suffix}"]
     note = None
     if expected.ndim == 3 and expected.shape[1] == 1 and actual.shape == expected[:, 0].shape:
         actual, note = actual[:, None], "passed (your context is (batch, hidden); the contract "
@@ -65,7 +65,7 @@ def sdpa_weights(ctx: CheckContext) -> None:
     out = ctx.probe("sdpa_3d")
     ctx.expect_close(
         _weights_in_reference_layout(ctx, "sdpa_3d"),
-        ctx.golden("sdpa_3d")["weights"],
+        ctx.expected("sdpa_3d")["weights"],
         what="the attention weights",
         dtype=out.data["dtype"],
     )
@@ -120,7 +120,7 @@ def causal_weights(ctx: CheckContext) -> None:
     out = ctx.probe("causal")
     ctx.expect_close(
         _weights_in_reference_layout(ctx, "causal"),
-        ctx.golden("causal")["weights"],
+        ctx.expected("causal")["weights"],
         what="the attention weights",
         dtype=out.data["dtype"],
     )
@@ -170,7 +170,7 @@ def mha_shape(ctx: CheckContext) -> None:
     out = ctx.probe("mha")
     ctx.expect_shape(
         out.arrays["context"],
-        ctx.golden("mha")["context"].shape,
+        ctx.expected("mha")["context"].shape,
         what="the multi-head context (batch, seq, hidden)",
     )
 
@@ -194,7 +194,7 @@ def mha_match(ctx: CheckContext) -> str | None:
     except CheckFailed:
         out = ctx.probe("mha")
         interleaved = out.arrays.get("context_interleaved")
-        expected = ctx.golden("mha")["context"]
+        expected = ctx.expected("mha")["context"]
         if (
             interleaved is not None
             and interleaved.shape == expected.shape

@@ -5,7 +5,7 @@ Writing a check is like writing a test::
     @check("2.2.1", "context-3d", "Context for 3D queries matches the reference", cases=["sdpa_3d"])
     def context_3d(ctx: CheckContext) -> str | None:
         out = ctx.probe("sdpa_3d")
-        ctx.expect_close(out.arrays["context"], ctx.golden("sdpa_3d")["context"], what="context")
+        ctx.expect_close(out.arrays["context"], ctx.expected("sdpa_3d")["context"], what="context")
 
 A check fails by raising ``CheckFailed`` (``ctx.fail`` / ``ctx.expect*``), never with ``assert``;
 it may return a line to show on success. Points and visibility come from the rubric
@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from autograder.goldens import Goldens
+from autograder.goldens import Goldens, GoldensError
+from autograder.sandbox import ProbeError, ProbeResult
+from autograder.sandbox.model import Status
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
 NAN_HINT = (
@@ -35,8 +37,24 @@ class CheckFailed(Exception):
     """A check's verdict: the Markdown message says what was expected and what was found."""
 
 
+@dataclass(frozen=True)
+class Blocked:
+    """Why a check could not judge: the probe it needs produced no data."""
+
+    case: str
+    """The probe case."""
+    status: Status
+    """The probe's status ("error", "timeout"...); "not_run" when there is no result at all."""
+    error: ProbeError | None
+    """The probe's error, typed; None when there is no result at all."""
+
+
 class ProbeUnavailable(CheckFailed):
     """The probe a check needs did not produce data (not implemented, error, timeout...)."""
+
+    def __init__(self, blocked: Blocked) -> None:
+        super().__init__(f"probe {blocked.case} gave no data ({blocked.status})")
+        self.blocked = blocked
 
 
 @dataclass(frozen=True)
@@ -57,7 +75,7 @@ class Check:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdict of one check, ready for the report."""
+    """The verdict of one check, as data for the report."""
 
     check_id: str
     """``Check.id``."""
@@ -71,10 +89,15 @@ class CheckResult:
     """Points possible."""
     passed: bool
     """Whether the check passed."""
-    output: str
-    """Markdown explanation."""
     visibility: str
     """Gradescope visibility."""
+    message: str = ""
+    """The check's own words (Markdown): why it failed, or a note on a pass; empty when it
+    passed without a note or could not judge."""
+    blocked: Blocked | None = None
+    """Set when the check could not judge because its probe produced no data."""
+    grader_error: str | None = None
+    """Set when the check itself raised (a bug of the grader): the exception, for staff."""
 
 
 REGISTRY: list[Check] = []
@@ -93,46 +116,31 @@ def check(question: str, id: str, title: str, *, cases: Sequence[str]):
     return register
 
 
-def _describe_failure(result: Any) -> str:
-    """Why a probe produced nothing, for a student."""
-    error = getattr(result, "error", None)
-    status = getattr(result, "status", "not_run")
-    if error is not None and error.type == "ContractError":
-        return error.message
-    if error is not None and error.type == "NotImplementedError":
-        place = (error.location or "").split("`, ", 1)[-1]  # the stub names its definition
-        where = f" ({place})" if place else ""
-        return f"not implemented yet: {error.message or 'NotImplementedError'}{where}"
-    if error is not None:
-        where = f" {error.location}" if error.location else ""
-        return f"your code raised `{error.type}: {error.message}`{where}"
-    reasons = {
-        "timeout": "it ran past its time budget",
-        "crash": "the grading process crashed while running it",
-        "oom": "it ran out of memory",
-        "not_run": "it was not run (an earlier failure stopped the grading of this question)",
-    }
-    return reasons.get(status, f"it did not run ({status})")
-
-
 @dataclass(frozen=True)
 class CheckContext:
     """What a check may read: the probe results and the goldens."""
 
-    results: Mapping[str, Any]
+    results: Mapping[str, ProbeResult]
     """``ProbeResult`` by case name."""
     goldens: Goldens
     """The reference's answers."""
 
-    def probe(self, case: str) -> Any:
+    def probe(self, case: str) -> ProbeResult:
         """The result of a probe case, or ProbeUnavailable with the reason."""
         result = self.results.get(case)
-        if result is None or result.status != "ok":
-            raise ProbeUnavailable(_describe_failure(result))
+        if result is None:
+            raise ProbeUnavailable(Blocked(case, "not_run", None))
+        if result.status != "ok":
+            raise ProbeUnavailable(Blocked(case, result.status, result.error))
         return result
 
-    def golden(self, case: str) -> dict[str, np.ndarray]:
-        return self.goldens.case(case)
+    def expected(self, case: str) -> dict[str, np.ndarray]:
+        """The reference's output arrays for a case."""
+        return self.goldens.case(case).expected
+
+    def facts(self, case: str) -> dict[str, Any]:
+        """The reference's JSON answers for a case."""
+        return self.goldens.case(case).facts
 
     @staticmethod
     def fail(message: str) -> None:
@@ -150,7 +158,7 @@ class CheckContext:
         """Outputs ``name`` and ``name_perturbed`` of a probe case, whose inputs differ only at
         positions >= ``perturb_from``, must agree at every earlier position."""
         out = self.probe(case)
-        start = self.goldens.meta["perturb_from"]
+        start = self.facts(case)["perturb_from"]
         before, after = out.arrays[name], out.arrays[f"{name}_perturbed"]
         self.expect_shape(after, before.shape, what=what)
         if not (np.all(np.isfinite(before)) and np.all(np.isfinite(after))):
@@ -179,15 +187,18 @@ class CheckContext:
 
 
 def run_check(spec: Check, ctx: CheckContext, *, points: float, visibility: str) -> CheckResult:
-    """Run one check; an unexpected error in the check itself is reported, not raised."""
+    """Run one check; an unexpected error in the check itself is recorded, not raised."""
+    message, blocked, grader_error = "", None, None
     try:
-        note = spec.function(ctx)
-        passed, output = True, note or "passed"
+        passed, message = True, spec.function(ctx) or ""
+    except ProbeUnavailable as unavailable:
+        passed, blocked = False, unavailable.blocked
     except CheckFailed as failure:
-        passed, output = False, str(failure)
+        passed, message = False, str(failure)
+    except GoldensError as error:
+        passed, grader_error = False, str(error)
     except Exception as error:  # noqa: BLE001 - a grader bug must not lose the submission
-        passed = False
-        output = f"the grader could not evaluate this check ({type(error).__name__}: {error})"
+        passed, grader_error = False, f"{type(error).__name__}: {error}"
     return CheckResult(
         check_id=spec.id,
         question=spec.question,
@@ -195,6 +206,8 @@ def run_check(spec: Check, ctx: CheckContext, *, points: float, visibility: str)
         score=points if passed else 0.0,
         max_score=points,
         passed=passed,
-        output=output,
         visibility=visibility,
+        message=message,
+        blocked=blocked,
+        grader_error=grader_error,
     )

@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from autograder.checks.base import CheckContext, check
 
-SOS, EOS, EOP = 27, 28, 29
-CHARACTERS = "-abcdefghijklmnopqrstuvwxyz"
-
-
-def _indices(word: str) -> list[int]:
-    return [CHARACTERS.index(c) for c in word]
-
 
 @check(
     "2.3.1",
@@ -22,7 +15,7 @@ def decoder_logits(ctx: CheckContext) -> None:
     out = ctx.probe("decoder")
     ctx.expect_close(
         out.arrays["logits"],
-        ctx.golden("decoder")["logits"],
+        ctx.expected("decoder")["logits"],
         what="the logits",
         dtype=out.data["dtype"],
     )
@@ -38,24 +31,21 @@ def decoder_causal(ctx: CheckContext) -> None:
     ctx.expect_causal("decoder", "logits", what="the logits")
 
 
-def _tokens(indices: list[int]) -> str:
+def _tokens(ctx: CheckContext, indices: list[int]) -> str:
     """Indices as readable tokens: ``<SOS> c a t <EOP>``."""
-    names = {SOS: "<SOS>", EOS: "<EOS>", EOP: "<EOP>"}
-    return " ".join(
-        names.get(i, CHARACTERS[i] if 0 <= i < len(CHARACTERS) else f"?{i}") for i in indices
-    )
+    names = ctx.goldens.meta["vocabulary"]
+    return " ".join(names[i] if 0 <= i < len(names) else f"?{i}" for i in indices)
 
 
 def _prompt(ctx: CheckContext, case: str) -> None:
     out = ctx.probe(case)
-    word = ctx.goldens.meta["generate"][case]["word"]
-    expected = [SOS, *_indices(word), EOP]
+    facts = ctx.facts(case)
     calls = out.data["calls"]
     ctx.expect(bool(calls), "decoder_generate never called the model")
     ctx.expect(
-        calls[0] == expected,
-        f"for the word {word!r} the first input your decoder_generate gave the model was "
-        f"`{_tokens(calls[0])}`; compare it with the prompt question 2.3.2 describes",
+        calls[0] == facts["prompt"],
+        f"for the word {facts['word']!r} the first input your decoder_generate gave the model "
+        f"was `{_tokens(ctx, calls[0])}`; compare it with the prompt question 2.3.2 describes",
     )
 
 
@@ -79,7 +69,7 @@ def generate_prompt(ctx: CheckContext) -> None:
 def generate_greedy(ctx: CheckContext) -> None:
     for case in ("generate_short", "generate_long"):
         out = ctx.probe(case)
-        expected = ctx.goldens.meta["generate"][case]["expected"]
+        expected = ctx.facts(case)["result"]
         ctx.expect(
             out.data["result"] == expected,
             f"with a model scripted to produce {expected!r}, decoder_generate returned "

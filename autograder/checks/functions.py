@@ -17,7 +17,7 @@ def parameter_count(ctx: CheckContext) -> str:
     """Each count must equal the reference model's size, or the size of the student's own
     model (whose W^O may have no bias); the failure message does not give the answer."""
     out = ctx.probe("parameters")
-    expected = ctx.goldens.meta["parameters"]
+    expected = ctx.facts("parameters")["counts"]
     wrong, own_model = [], 0
     rows = zip(expected, out.data["counts"], out.data["errors"], out.data["own_model"], strict=True)
     for item, count, error, own in rows:
@@ -49,11 +49,11 @@ def parameter_count(ctx: CheckContext) -> str:
 )
 def optimal_params(ctx: CheckContext) -> None:
     out = ctx.probe("find_optimal_params")
-    golden, meta = ctx.golden("scaling"), ctx.goldens.meta["scaling"]
+    golden, facts = ctx.expected("find_optimal_params"), ctx.facts("find_optimal_params")
     ctx.expect_close(out.arrays["p"], golden["p"], what="p (np.polyfit order, log10 params)")
     n_opt = out.data["n_opt"]
     ctx.expect(
-        bool(np.isclose(n_opt, meta["n_opt"], rtol=1e-4)),
+        bool(np.isclose(n_opt, facts["n_opt"], rtol=1e-4)),
         f"n_opt = {n_opt:.4g} is not the vertex of your fitted parabola (in parameters, "
         "not log10 parameters)",
     )
@@ -64,12 +64,12 @@ def optimal_params(ctx: CheckContext) -> None:
 )
 def linear_log(ctx: CheckContext) -> None:
     out = ctx.probe("fit_linear_log")
-    meta = ctx.goldens.meta["scaling"]
+    facts = ctx.facts("fit_linear_log")
     m, c = out.data["m"], out.data["c"]
     ctx.expect(
         bool(
-            np.isclose(m, meta["m"], rtol=1e-5, atol=1e-8)
-            and np.isclose(c, meta["c"], rtol=1e-5, atol=1e-8)
+            np.isclose(m, facts["m"], rtol=1e-5, atol=1e-8)
+            and np.isclose(c, facts["c"], rtol=1e-5, atol=1e-8)
         ),
         f"(m, c) = ({m:.5g}, {c:.5g}) is not the least-squares line of log10 y on log10 x "
         "for the data given",

@@ -31,7 +31,7 @@ from typing import Any
 from .limits import enter_sandbox
 from .patches import install_cpu_patches
 from .registry import PROBES, load_probe_modules
-from .wire import MAX_TEXT, encode_json, read_input_array, write_arrays, write_atomic
+from .wire import ERROR_KINDS, MAX_TEXT, encode_json, read_input_array, write_arrays, write_atomic
 
 OOM_MARKERS = ("can't allocate memory", "not enough memory", "Cannot allocate memory")
 """Messages of the RuntimeErrors torch raises when an allocation fails."""
@@ -88,7 +88,18 @@ def describe_error(error: BaseException, filename: str) -> dict[str, Any]:
         "type": type(error).__name__[:200],
         "message": str(message)[:MAX_TEXT],
         "lineno": lineno,
+        "kind": error_kind(error),
     }
+
+
+def error_kind(error: BaseException) -> str:
+    """The record's ``kind``: a probe's ContractError says "contract" (its class attribute
+    ``grader_kind``), a stub's NotImplementedError "not_implemented", anything else
+    "exception". Student code can claim any of them; a claim changes only its own message."""
+    if isinstance(error, NotImplementedError):
+        return "not_implemented"
+    kind = getattr(type(error), "grader_kind", None)
+    return kind if kind in ERROR_KINDS else "exception"
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -170,7 +181,12 @@ def write_record(results: Path, index: int, record: dict, arrays: dict) -> None:
             "status": "error",
             "data": {},
             "arrays": [],
-            "error": {"type": "ProbeOutputError", "message": message[:MAX_TEXT], "lineno": None},
+            "error": {
+                "type": "ProbeOutputError",
+                "message": message[:MAX_TEXT],
+                "lineno": None,
+                "kind": "exception",
+            },
         }
         payload = encode_json(record)
     write_atomic(results / f"{index}.json", payload)

@@ -20,6 +20,7 @@ from .model import (
     Dropped,
     ExtractedModule,
     ExtractError,
+    Location,
     SourceCell,
     cell_label,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "Dropped",
     "ExtractError",
     "ExtractedModule",
+    "Location",
     "SourceCell",
     "cell_label",
     "extract_source",

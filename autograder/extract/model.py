@@ -51,6 +51,19 @@ class ExtractError(Exception):
 
 
 @dataclass(frozen=True)
+class Location:
+    """A place in the submission, as data; ``autograder.report`` says it in words."""
+
+    cell: int
+    """Position of the cell in the notebook, from 0 (``nb.cells[cell]``)."""
+    line: int
+    """Line within the cell, from 1."""
+    definition: str | None
+    """The innermost function or class around the line, as ``Class.method``; None at top
+    level."""
+
+
+@dataclass(frozen=True)
 class SourceCell:
     """One code cell of a submission, as the student wrote it."""
 
@@ -88,6 +101,8 @@ class Dropped:
     """The statement's first line, shortened to at most 80 characters."""
     reason: str
     """Why, in a sentence for people."""
+    binds: tuple[str, ...] = ()
+    """The global names the statement would have bound (``device`` for ``device = ...``)."""
 
 
 @dataclass(frozen=True)
@@ -110,12 +125,13 @@ class ExtractedModule:
     names of the definitions that use it; calling those fails with a NameError. Left empty when a
     kept `from ... import *` may provide them."""
 
-    def locate(self, lineno: int) -> str:
-        """Say where line ``lineno`` (from 1) of ``source`` came from: "cell 15, line 5"."""
+    def locate(self, lineno: int) -> Location:
+        """Where line ``lineno`` (from 1) of ``source`` came from, with the definition around
+        it."""
         if not 1 <= lineno <= len(self.line_map):
             raise ValueError(f"line {lineno} is not in the extracted module")
         cell_index, line = self.line_map[lineno - 1]
-        return f"{cell_label(cell_index)}, line {line}"
+        return Location(cell_index, line, self.owner(lineno))
 
     def owner(self, lineno: int) -> str | None:
         """The innermost function or class around line ``lineno``, as ``Class.method``."""
@@ -130,10 +146,3 @@ class ExtractedModule:
                         best = (node.lineno, name)
                     stack.extend((child, f"{name}.") for child in node.body)
         return best[1] if best else None
-
-    def describe(self, lineno: int) -> str:
-        """Where line ``lineno`` came from, for a student whose notebook shows no cell numbers:
-        "in `ScaledDotAttention.forward`, cell 15, line 5"."""
-        owner = self.owner(lineno)
-        place = self.locate(lineno)
-        return f"in `{owner}`, {place}" if owner else place

@@ -94,7 +94,8 @@ def select_statements(cells: list[ParsedCell]) -> Selection:
                 continue
             if isinstance(verdict, tuple):
                 kind, reason = verdict
-                dropped.append(Dropped(cell.index, line, kind, shorten(text[0][0]), reason))
+                binds = tuple(sorted(bound_names(node)))
+                dropped.append(Dropped(cell.index, line, kind, shorten(text[0][0]), reason, binds))
                 continue
             try:
                 eager, lazy = uses(node, lazy_annotations=future_annotations)
@@ -255,4 +256,6 @@ def _missing_globals(kept: list[Statement]) -> dict[str, tuple[str, ...]]:
 
 def _dropped(s: Statement, kind: DropKind, reason: str) -> Dropped:
     """A Dropped record for a statement."""
-    return Dropped(s.cell_index, s.text[0][1], kind, shorten(s.text[0][0]), reason)
+    return Dropped(
+        s.cell_index, s.text[0][1], kind, shorten(s.text[0][0]), reason, tuple(sorted(s.binds))
+    )

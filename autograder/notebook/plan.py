@@ -9,7 +9,7 @@ The template is a few Python files in the "percent" format editors know, read in
   definitions of ``reference/MODULE.py``, verbatim.
 
 ``STUBS`` maps each solution region, by its enclosing function, to the question it belongs to
-and what the student notebook shows instead.
+and what the student notebook shows instead; both come from ``autograder.manifest``.
 """
 
 from __future__ import annotations
@@ -21,57 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from autograder.manifest import QUESTIONS
+
 from .regions import Stub
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "template"
 
 STUBS: dict[str, Stub] = {
-    "ScaledDotAttention.forward": Stub(
-        "2.2.1",
-        "q, k, v projections; softmax(q k^T / sqrt(H)) over keys; weighted v",
-        "ScaledDotAttention.forward: question 2.2.1",
-    ),
-    "CausalScaledDotAttention.forward": Stub(
-        "2.2.2",
-        "as ScaledDotAttention, with the scores of keys j > i set to -inf",
-        "CausalScaledDotAttention.forward: question 2.2.2",
-    ),
-    "DecoderOnlyTransformer.forward": Stub(
-        "2.3.1",
-        "embedding + positions; per layer attention, MLP (+ residuals); out",
-        "DecoderOnlyTransformer.forward: question 2.3.1",
-    ),
-    "decoder_generate": Stub(
-        "2.3.2",
-        "tokens = the indices of <SOS> input_string <EOP>, as a list",
-        "decoder_generate: the prompt line, question 2.3.2",
-    ),
-    "MultiHeadCausalScaledDotAttention.__init__": Stub(
-        "2.3.4",
-        "self.W_O, mapping the concatenated heads (h * H) back to H",
-        "MultiHeadCausalScaledDotAttention: W^O, question 2.3.4",
-    ),
-    "MultiHeadCausalScaledDotAttention.forward": Stub(
-        "2.3.4",
-        "run the heads, concatenate their contexts, apply W^O; stack weights",
-        "MultiHeadCausalScaledDotAttention.forward: question 2.3.4",
-    ),
-    "calc_parameters_decoder": Stub(
-        "2.3.5",
-        "count the parameters of DecoderOnlyTransformer(V, H, layers, heads)",
-        "calc_parameters_decoder: question 2.3.5",
-    ),
-    "find_optimal_params": Stub(
-        "2.4.2",
-        "p = quadratic fit of losses on log10(params); n_opt = its vertex",
-        "find_optimal_params: question 2.4.2",
-    ),
-    "fit_linear_log": Stub(
-        "2.4.2",
-        "(m, c) of the least-squares line log10(y) = m log10(x) + c",
-        "fit_linear_log: question 2.4.2",
-    ),
+    stub.region: Stub(question.number, stub.todo, stub.message)
+    for question in QUESTIONS
+    for stub in question.stubs
 }
+"""Each solution region's stub, by the region's owner, from the manifest."""
 
 CellKind = Literal["markdown", "code", "imports", "parameters"]
 _MARKER = re.compile(r"^# %%(?: \[(?P<kind>markdown|imports|parameters)\])?\s*$")

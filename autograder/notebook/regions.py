@@ -120,7 +120,7 @@ def stub_regions(source: str, stubs: Mapping[str, Stub], *, filename: str = "<so
         if region.owner not in stubs:
             raise RegionError(
                 f"{filename}:{region.begin + 1}: no stub for the region of {region.owner}; "
-                "add one to autograder/notebook/plan.py STUBS"
+                "add one to its question in autograder/manifest.py"
             )
         out += lines[position : region.begin]
         out += stubs[region.owner].lines(region.indent)

@@ -7,6 +7,7 @@ child-side functions registered with ``@probe("name")``. See docs/sandbox.md.
 """
 
 from .model import (
+    ErrorKind,
     ProbeCall,
     ProbeError,
     ProbeResult,
@@ -17,6 +18,7 @@ from .model import (
 from .runner import run_probes
 
 __all__ = [
+    "ErrorKind",
     "ProbeCall",
     "ProbeError",
     "ProbeResult",

@@ -8,11 +8,42 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
 
 Status = Literal["ok", "error", "timeout", "crash", "oom", "not_run"]
+
+
+class ErrorKind(StrEnum):
+    """What kind of failure a ``ProbeError`` is: what checks and reports branch on."""
+
+    CONTRACT = "contract"
+    """The submission breaks the assignment's contract (a probe's ``ContractError``: a missing
+    class, a changed given part, a wrong return type); the message says what to change."""
+    NOT_IMPLEMENTED = "not_implemented"
+    """The student's code raised ``NotImplementedError`` (a stub left as given)."""
+    EXCEPTION = "exception"
+    """The student's code raised any other exception."""
+    IMPORT = "import"
+    """The notebook's module failed to import, so no call could run."""
+    OUT_OF_MEMORY = "oom"
+    """An allocation failed inside the child, or the system killed it for memory."""
+    TIMEOUT = "timeout"
+    """The question ran past its wall-clock budget or the child's CPU limit."""
+    CRASH = "crash"
+    """The child died of a signal or exited in the middle of a call."""
+    NOT_RUN = "not_run"
+    """An earlier call of the same question stopped the child."""
+    INVALID_RESULT = "invalid_result"
+    """The child's answer was refused by the parent's transport checks."""
+    PROTOCOL = "protocol"
+    """The event pipe carried something the child's code never sends."""
+
+
+CHILD_KINDS = frozenset({ErrorKind.CONTRACT, ErrorKind.NOT_IMPLEMENTED, ErrorKind.EXCEPTION})
+"""The kinds a child may put in a record (anything else reads as ``EXCEPTION``)."""
 
 
 class SandboxError(Exception):
@@ -38,14 +69,17 @@ class ProbeCall:
 
 @dataclass(frozen=True)
 class ProbeError:
-    """Why a call gave no answer, in words for people."""
+    """Why a call gave no answer."""
 
     type: str
     """The exception's class name ("NameError") or the sandbox's category ("Timeout", "Crash")."""
     message: str
     """One or a few lines: "name 'foo' is not defined", "timed out after 20 s"."""
-    location: str | None
-    """Where in the notebook, through ``locate`` ("cell 14, line 5"); None when unknown."""
+    location: Any
+    """Where in the submission: what ``run_probes``'s ``locate`` made of the line number (the
+    engine's gives an ``autograder.extract.Location``); None when unknown."""
+    kind: ErrorKind = ErrorKind.EXCEPTION
+    """What kind of failure it is."""
 
 
 @dataclass(frozen=True)

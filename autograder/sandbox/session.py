@@ -15,7 +15,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .model import ProbeCall, ProbeError, ProbeResult, SandboxError, SandboxLimits, Status
+from .model import (
+    CHILD_KINDS,
+    ErrorKind,
+    ProbeCall,
+    ProbeError,
+    ProbeResult,
+    SandboxError,
+    SandboxLimits,
+    Status,
+)
 from .process import Child, Closed, ProtocolViolation, Timeout
 from .transport import TransportError, read_import_error, read_result
 from .workspace import create_workspace
@@ -24,6 +33,14 @@ log = logging.getLogger(__name__)
 
 KINDS = {"timeout": "Timeout", "crash": "Crash", "oom": "MemoryError", "error": "SandboxProtocol"}
 """ProbeError.type of a call the parent had to stop, by status."""
+ERROR_KINDS = {
+    "timeout": ErrorKind.TIMEOUT,
+    "crash": ErrorKind.CRASH,
+    "oom": ErrorKind.OUT_OF_MEMORY,
+    "error": ErrorKind.PROTOCOL,
+    "not_run": ErrorKind.NOT_RUN,
+}
+"""ProbeError.kind of a call the parent had to stop, by status."""
 
 Pending = list[tuple[int, ProbeCall]]
 
@@ -118,13 +135,11 @@ def fail_all(
     calls: Pending,
     results: dict,
     status: Status,
-    kind: str,
-    message: str,
-    location: str | None = None,
+    problem: ProbeError,
     output: str = "",
 ) -> None:
     for index, call in calls:
-        results[index] = result(call, status, ProbeError(kind, message, location), output=output)
+        results[index] = result(call, status, problem, output=output)
 
 
 class Session:
@@ -146,7 +161,7 @@ class Session:
             workspace.close()
             raise
 
-    def locate(self, lineno: int | None) -> str | None:
+    def locate(self, lineno: int | None) -> object:
         if lineno is None:
             return None
         if self.run.locate is None:
@@ -197,7 +212,8 @@ class Session:
                     rest = self.pending[position + 1 :]
                     same = [(i, c) for i, c in rest if c.question == question]
                     message = f"not run: question {question} stopped after a call {failure.verb}"
-                    fail_all(same, self.results, "not_run", "NotRun", message)
+                    problem = ProbeError("NotRun", message, None, ErrorKind.NOT_RUN)
+                    fail_all(same, self.results, "not_run", problem)
                     return [(i, c) for i, c in rest if c.question != question]
             self.finish()
             return []
@@ -239,31 +255,15 @@ class Session:
             except TransportError:
                 error = {"type": "ImportError", "message": "no details", "lineno": None}
             location = self.locate(error["lineno"])
-            where = f" ({location})" if location else ""
-            message = f"the notebook failed to import: {error['type']}: {error['message']}{where}"
-            fail_all(
-                self.pending,
-                self.results,
-                "error",
-                error["type"],
-                message,
-                location,
-                self.output(start, offset),
-            )
+            problem = ProbeError(error["type"], error["message"], location, ErrorKind.IMPORT)
+            fail_all(self.pending, self.results, "error", problem, self.output(start, offset))
             return False
         failure = self.stop(event, self.run.limits.import_budget_s)
         message = f"while importing the notebook: {failure.message}"
         if isinstance(event, Timeout):
             message = f"the notebook took more than {self.run.limits.import_budget_s:g} s to import"
-        fail_all(
-            self.pending,
-            self.results,
-            failure.status,
-            KINDS[failure.status],
-            message,
-            None,
-            self.output(start),
-        )
+        problem = ProbeError(KINDS[failure.status], message, None, ERROR_KINDS[failure.status])
+        fail_all(self.pending, self.results, failure.status, problem, self.output(start))
         return False
 
     def run_call(self, index: int, call: ProbeCall, deadline: float) -> Failure | None:
@@ -282,7 +282,9 @@ class Session:
                 )
                 return None
         failure = self.stop(event, self.run.budget(call.question))
-        problem = ProbeError(KINDS[failure.status], failure.message, None)
+        problem = ProbeError(
+            KINDS[failure.status], failure.message, None, ERROR_KINDS[failure.status]
+        )
         self.results[index] = result(
             call, failure.status, problem, time.monotonic() - began, self.output(start)
         )
@@ -299,15 +301,18 @@ class Session:
                 owner=self.run.owner,
             )
         except TransportError as error:
-            problem = ProbeError("InvalidResult", f"the call's result was refused: {error}", None)
+            message = f"the call's result was refused: {error}"
+            problem = ProbeError("InvalidResult", message, None, ErrorKind.INVALID_RESULT)
             return result(call, "error", problem, seconds, output)
         if record["status"] == "ok":
             return result(call, "ok", None, seconds, output, record["data"], arrays)
         error = record["error"] or {"type": "Error", "message": "no details", "lineno": None}
-        message = error["message"]
+        message, kind = error["message"], error.get("kind")
+        kind = ErrorKind(kind) if kind in CHILD_KINDS else ErrorKind.EXCEPTION
         if record["status"] == "oom":
             message = f"ran out of memory (limit {memory_text(limits)}): {message}"
-        problem = ProbeError(error["type"], message, self.locate(error["lineno"]))
+            kind = ErrorKind.OUT_OF_MEMORY
+        problem = ProbeError(error["type"], message, self.locate(error["lineno"]), kind)
         return result(call, record["status"], problem, seconds, output)
 
     def finish(self, grace_s: float = 5.0) -> None:

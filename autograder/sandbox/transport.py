@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from autograder.child.wire import MAX_TEXT, NAME, STATUSES, TransportError, check_array
+from autograder.child.wire import (
+    ERROR_KINDS,
+    MAX_TEXT,
+    NAME,
+    STATUSES,
+    TransportError,
+    check_array,
+)
 
 __all__ = ["TransportError", "check_array", "read_import_error", "read_result"]
 
@@ -103,7 +110,9 @@ def parse_error(value: Any) -> dict[str, Any] | None:
         raise TransportError("the record's error has no type or message")
     if lineno is not None and (isinstance(lineno, bool) or not isinstance(lineno, int)):
         raise TransportError("the record's error has a line number that is not an integer")
-    return {"type": kind[:200], "message": message[:MAX_TEXT], "lineno": lineno}
+    category = value.get("kind")
+    category = category if isinstance(category, str) and category in ERROR_KINDS else None
+    return {"type": kind[:200], "message": message[:MAX_TEXT], "lineno": lineno, "kind": category}
 
 
 def read_result(

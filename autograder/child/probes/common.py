@@ -16,6 +16,9 @@ class ContractError(Exception):
     """The submission does not follow the assignment's contract (a missing class, a changed
     given part, a wrong return type); the message is shown to the student as it is."""
 
+    grader_kind = "contract"
+    """What the child's record says this error is (``autograder.child.main.error_kind``)."""
+
 
 def get_definition(submission: ModuleType, name: str) -> Any:
     """A class or function of the submission, or a ContractError naming what is missing."""

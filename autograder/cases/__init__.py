@@ -1,0 +1,103 @@
+"""Probe cases: for each, what the child is asked and what the reference answers.
+
+A case is one probe call. Its ``build`` function, given a random generator and an implementation
+(the reference as a namespace, or a known-bug mutant of it; see ``reference.mutants``), returns
+a ``CaseData`` in which the four parts are kept apart:
+
+- ``kwargs`` and ``inputs``: what the child receives (JSON arguments and arrays);
+- ``expected`` and ``facts``: the reference's answers (arrays and JSON), which stay in the
+  parent.
+
+So a case's golden and its probe call stand side by side, under one id. Cases are registered by
+topic (``attention``, ``decoder``, ``functions``) with ``@case``; ``python grade.py goldens``
+runs every one and stores the results (``autograder.goldens``). Building a case imports torch
+and the reference; nothing on the grading path does.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autograder.manifest import BY_NUMBER
+
+SEED = 2025
+"""The seed every case's random generator derives from."""
+
+
+@dataclass(frozen=True)
+class CaseData:
+    """What one case sends to the child and what the reference answers."""
+
+    kwargs: dict[str, Any]
+    """JSON arguments of the probe call (sent to the child)."""
+    inputs: dict[str, np.ndarray]
+    """Arrays of the probe call (sent to the child): inputs and the weights to load."""
+    expected: dict[str, np.ndarray] = field(default_factory=dict)
+    """The reference's output arrays (never sent)."""
+    facts: dict[str, Any] = field(default_factory=dict)
+    """The reference's JSON answers and what checks need to know about the inputs (never
+    sent)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One probe call and how to compute its golden."""
+
+    id: str
+    """Unique name, used by checks (``ctx.probe("sdpa_3d")``) and as the golden's file name."""
+    question: str
+    """The question it belongs to (a number of ``autograder.manifest``)."""
+    probe: str
+    """The child-side probe it calls (``autograder/child/probes``)."""
+    build: Callable[[np.random.Generator, Any], CaseData]
+    """``build(rng, impl)``: the call and the answers of ``impl`` to it."""
+
+    def rng(self) -> np.random.Generator:
+        """The case's own generator: the same inputs whatever other cases exist."""
+        return np.random.default_rng([SEED, zlib.crc32(self.id.encode())])
+
+    def run(self, impl: Any) -> CaseData:
+        """Build the case against ``impl`` (the reference namespace or a mutant of it)."""
+        return self.build(self.rng(), impl)
+
+
+CASES: dict[str, Case] = {}
+"""Every registered case, by id, in registration (question) order."""
+
+
+def case(case_id: str, question: str, *, probe: str):
+    """Register the decorated ``build(rng, impl) -> CaseData`` as a case."""
+    if question not in BY_NUMBER:
+        raise ValueError(f"case {case_id}: {question} is not a question of the manifest")
+
+    def register(build: Callable[[np.random.Generator, Any], CaseData]):
+        if case_id in CASES:
+            raise ValueError(f"duplicate case id {case_id}")
+        CASES[case_id] = Case(case_id, question, probe, build)
+        return build
+
+    return register
+
+
+def seed_torch(rng: np.random.Generator) -> None:
+    """Seed torch from the case's generator (for the weights of the modules it builds)."""
+    import torch
+
+    torch.manual_seed(int(rng.integers(2**31)))
+
+
+def state_of(module) -> dict[str, np.ndarray]:
+    """A module's weights as ``state.<name>`` input arrays."""
+    return {f"state.{k}": v.detach().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def load_all() -> dict[str, Case]:
+    """Import every topic module (registering its cases) and return the cases."""
+    from autograder.cases import attention, decoder, functions  # noqa: F401 - registers
+
+    return CASES

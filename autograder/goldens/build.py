@@ -1,0 +1,106 @@
+"""Generate the goldens from the reference (``python grade.py goldens``), or compare.
+
+Imports the reference and torch: never on the grading path. Every case of ``autograder.cases``
+is run against the reference as one namespace (``reference.mutants.reference_namespace``), in
+float64.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from autograder.cases import SEED, load_all
+from autograder.goldens import (
+    GOLDENS_DIR,
+    CaseGolden,
+    load_goldens,
+    write_case,
+    write_index,
+)
+
+
+def vocabulary(impl) -> list[str]:
+    """Token names by index, from the reference's data module."""
+    return [impl.INDEX_TO_CHAR[i] for i in range(impl.VOCAB_SIZE)]
+
+
+def generate_goldens() -> tuple[list[CaseGolden], dict]:
+    """Every case's golden, computed from the reference, and the shared metadata."""
+    from reference.mutants import reference_namespace
+
+    impl = reference_namespace()
+    goldens = []
+    for case in load_all().values():
+        data = case.run(impl)
+        goldens.append(
+            CaseGolden(
+                id=case.id,
+                question=case.question,
+                probe=case.probe,
+                kwargs=data.kwargs,
+                inputs={k: np.asarray(v) for k, v in data.inputs.items()},
+                expected={k: np.asarray(v) for k, v in data.expected.items()},
+                facts=json.loads(json.dumps(data.facts)),
+            )
+        )
+    return goldens, {"seed": SEED, "vocabulary": vocabulary(impl)}
+
+
+def write_goldens(directory: Path = GOLDENS_DIR) -> Path:
+    """Regenerate every golden file of ``directory`` (the explicit command's work)."""
+    goldens, meta = generate_goldens()
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    for golden in goldens:
+        write_case(directory, golden)
+    write_index(directory, meta, [g.id for g in goldens])
+    return directory
+
+
+def _close(new, old, rtol: float, atol: float) -> bool:
+    """Equal JSON values, floats within the tolerance."""
+    if isinstance(new, float) or isinstance(old, float):
+        return isinstance(old, int | float) and bool(np.isclose(new, old, rtol=rtol, atol=atol))
+    if isinstance(new, dict) and isinstance(old, dict):
+        return new.keys() == old.keys() and all(_close(new[k], old[k], rtol, atol) for k in new)
+    if isinstance(new, list) and isinstance(old, list):
+        return len(new) == len(old) and all(
+            _close(a, b, rtol, atol) for a, b in zip(new, old, strict=True)
+        )
+    return new == old
+
+
+def compare_goldens(
+    directory: Path = GOLDENS_DIR, *, rtol: float = 1e-9, atol: float = 1e-12
+) -> list[str]:
+    """Differences between the stored goldens and what the reference computes now."""
+    stored = load_goldens(directory)
+    goldens, meta = generate_goldens()
+    problems = []
+    if list(stored.cases) != [g.id for g in goldens]:
+        problems.append(f"cases differ: {list(stored.cases)} != {[g.id for g in goldens]}")
+    if stored.meta != meta:
+        problems.append("index.json differs")
+    for new in goldens:
+        old = stored.cases.get(new.id)
+        if old is None:
+            continue
+        for part in ("question", "probe", "kwargs", "facts"):
+            if not _close(getattr(new, part), getattr(old, part), rtol, atol):
+                problems.append(f"{new.id}: {part} differs")
+        for part in ("inputs", "expected"):
+            a, b = getattr(new, part), getattr(old, part)
+            if a.keys() != b.keys():
+                problems.append(f"{new.id}: {part} names differ")
+                continue
+            for name in a:
+                if a[name].shape != b[name].shape or not np.allclose(
+                    a[name], b[name], rtol=rtol, atol=atol
+                ):
+                    problems.append(f"{new.id}: {part}.{name} differs")
+    return problems
