@@ -32,6 +32,7 @@ from autograder.notebook import (
     reference_regions,
     stale_notebooks,
 )
+from autograder.notebook.given import GIVEN_PATH
 from autograder.notebook.plan import read_plan
 from autograder.notebook.regions import find_regions, stub_regions
 
@@ -64,6 +65,8 @@ def _copy_repo_parts(root: Path) -> None:
     shutil.copytree(REPO / SOLUTION_PATH.parent, root / SOLUTION_PATH.parent)
     (root / STUDENT_PATH).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / STUDENT_PATH, root / STUDENT_PATH)
+    (root / GIVEN_PATH).parent.mkdir(parents=True)
+    shutil.copy(REPO / GIVEN_PATH, root / GIVEN_PATH)
 
 
 # --------------------------------------------------------------------------- freshness

@@ -17,6 +17,7 @@ import nbformat
 
 from autograder.examples import example_notebook_texts
 
+from .given import GIVEN_PATH, given_module_source
 from .plan import STUBS, TEMPLATE_DIR, Include, PlanError, PlannedCell, read_plan
 from .reference_code import ImportName, ReferenceModule, read_reference, render_imports
 from .regions import RegionError, find_regions, stub_regions
@@ -43,11 +44,13 @@ class BuiltNotebooks:
     """Solution regions replaced by stubs."""
 
     def files(self, root: Path) -> dict[Path, str]:
-        """Where each notebook goes under the repository ``root``: both notebooks, and the
-        example wrong submissions made from the solution (``autograder.examples``)."""
+        """Where each notebook goes under the repository ``root``: both notebooks, the example
+        wrong submissions made from the solution (``autograder.examples``) and the child's
+        module of given code (``autograder.notebook.given``)."""
         files = {root / SOLUTION_PATH: self.solution, root / STUDENT_PATH: self.student}
         for name, text in example_notebook_texts(self.solution).items():
             files[root / SOLUTION_PATH.parent / f"{name}.ipynb"] = text
+        files[root / GIVEN_PATH] = given_module_source(self.student)
         return files
 
 

@@ -2,8 +2,11 @@
 
 ``StandInCausalAttention`` replaces the student's ``CausalScaledDotAttention`` while their
 ``DecoderOnlyTransformer.forward`` (2.3.1) or ``MultiHeadCausalScaledDotAttention`` (2.3.4) is
-probed, so a bug in 2.2.2 does not cost those questions too. It is written with torch's own
-``scaled_dot_product_attention`` and returns no attention weights (zeros), so it is not a
+probed, when their own failed question 2.2.2's checks, so a bug in 2.2.2 does not cost those
+questions too. It is the homework's given class (``autograder.child.given``: the given
+``__init__`` with every attribute students may read, ``Q``, ``K``, ``V``, ``softmax``,
+``scaling_factor``, ``neg_inf``) with a forward of ours written with torch's own
+``scaled_dot_product_attention``; it returns no attention weights (zeros), so it is not a
 solution to copy. ``ScriptedDecoder`` drives ``decoder_generate`` (2.3.2) with logits the parent
 chose, independent of the student's transformer.
 """
@@ -18,16 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograder.child import given
 
-class StandInCausalAttention(nn.Module):
-    """Causal attention with the given part's parameters (Q, K, V) and torch's kernel."""
 
-    def __init__(self, hidden_size: int) -> None:
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.Q = nn.Linear(hidden_size, hidden_size)
-        self.K = nn.Linear(hidden_size, hidden_size)
-        self.V = nn.Linear(hidden_size, hidden_size)
+class StandInCausalAttention(given.CausalScaledDotAttention):
+    """The given causal attention (its ``__init__`` and attributes) with torch's kernel."""
 
     def forward(self, queries, keys, values):
         batch = keys.size(0)
