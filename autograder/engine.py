@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autograder import __version__
-from autograder.cases import SEED
+from autograder.cases import SEED, standin_id
 from autograder.checks import REGISTRY
 from autograder.checks.base import Check, CheckContext, CheckResult, run_check
 from autograder.config import GraderConfig
 from autograder.extract import ExtractedModule, ExtractError, extract_submission
-from autograder.goldens import load_goldens
+from autograder.goldens import Goldens, load_goldens
 from autograder.manifest import BY_NUMBER, QUESTIONS
 from autograder.outcome import (
     BrokenCellNote,
@@ -97,6 +98,79 @@ def _select(rubric: Rubric, *, public_only: bool, questions: Sequence[str] | Non
     ]
 
 
+@dataclass(frozen=True)
+class Probed:
+    """What extraction and the sandbox found for one submission: plain data, before any check
+    (a batch caches it, so that a change of points reruns no student code)."""
+
+    submission: str
+    """File name of the submission."""
+    status: GradingStatus
+    """GRADED when the probes ran, UNREADABLE when extraction failed."""
+    problem: str
+    """The ExtractError's message when unreadable."""
+    notes: tuple[Note, ...]
+    """Extraction and sandbox notes."""
+    results: dict[str, ProbeResult]
+    """Every probe case's result, by case id."""
+    seconds: float
+    """Wall time of extraction and probes."""
+
+
+def cases_for(checks: Sequence[Check]) -> set[str]:
+    """The probe cases the checks read, with what deciding their stand-ins needs: the stand-in
+    variants of cases of questions that depend on others, and the cases of every check of those
+    other questions."""
+    cases = {case for c in checks for case in c.cases}
+    depends = {d for c in checks for d in BY_NUMBER[c.question].depends}
+    for c in checks:
+        if BY_NUMBER[c.question].depends:
+            cases |= {standin_id(case) for case in c.cases}
+    return cases | {case for c in REGISTRY if c.question in depends for case in c.cases}
+
+
+def probe_submission(
+    path: Path | str, *, goldens: Goldens, cases: set[str], config: GraderConfig
+) -> Probed:
+    """Extract the submission and run the probes of ``cases`` on it in the sandbox. An
+    unreadable submission gives status UNREADABLE; a failure of the grader itself raises."""
+    start = time.perf_counter()
+    path = Path(path)
+    try:
+        module = extract_submission(path)
+    except ExtractError as error:
+        return Probed(path.name, GradingStatus.UNREADABLE, str(error), (), {}, 0.0)
+    results = run_probes(
+        module.source,
+        probe_calls(goldens, cases),
+        probe_modules=PROBE_MODULES,
+        locate=module.locate,
+        limits=config.sandbox_limits(),
+    )
+    notes = (*extraction_notes(module), *_stopped_notes(results))
+    seconds = time.perf_counter() - start
+    return Probed(path.name, GradingStatus.GRADED, "", notes, {r.id: r for r in results}, seconds)
+
+
+def judge(
+    probed: Probed, checks: Sequence[Check], *, rubric: Rubric, goldens: Goldens
+) -> list[CheckResult]:
+    """Run the checks on the probes' results. Questions that others depend on are judged first
+    (every check of theirs, selected or not), to decide where stand-ins replace them."""
+    ctx = CheckContext(results=probed.results, goldens=goldens)
+    depends = {d for c in checks for d in BY_NUMBER[c.question].depends}
+    failed = {
+        c.question
+        for c in REGISTRY
+        if c.question in depends and not run_check(c, ctx, points=0.0, visibility="").passed
+    }
+    ctx = replace(ctx, failed_questions=frozenset(failed))
+    return [
+        run_check(c, ctx, points=rubric.line(c).points, visibility=rubric.line(c).visibility)
+        for c in checks
+    ]
+
+
 def grade_submission(
     path: Path | str,
     *,
@@ -122,8 +196,7 @@ def grade_submission(
         if out_dir is not None:
             write_reports(report, Path(out_dir), public_only=public_only)
 
-    rubric = None
-    report.checks = [_placeholder(c, rubric) for c in REGISTRY]
+    report.checks = [_placeholder(c, None) for c in REGISTRY]
     write()
     try:
         rubric = load_rubric(config.rubric)
@@ -134,28 +207,16 @@ def grade_submission(
         write()
         goldens = load_goldens(config.goldens)
         report.extra["goldens"] = goldens.digest
-        module = extract_submission(path)
-        report.notes = extraction_notes(module)
-        calls = probe_calls(goldens, {case for c in selected for case in c.cases})
-        results = run_probes(
-            module.source,
-            calls,
-            probe_modules=PROBE_MODULES,
-            locate=module.locate,
-            limits=config.sandbox_limits(),
-        )
-        report.notes += _stopped_notes(results)
-        ctx = CheckContext(results={r.id: r for r in results}, goldens=goldens)
-        report.checks = [
-            run_check(c, ctx, points=rubric.line(c).points, visibility=rubric.line(c).visibility)
-            for c in selected
-        ]
-    except Exception as error:  # noqa: BLE001 - whatever happens, results.json is written
-        if isinstance(error, ExtractError):
-            report.status, report.problem = GradingStatus.UNREADABLE, str(error)
+        probed = probe_submission(path, goldens=goldens, cases=cases_for(selected), config=config)
+        if probed.status is GradingStatus.UNREADABLE:
+            report.status, report.problem = probed.status, probed.problem
         else:
-            report.status = GradingStatus.ERROR
-            report.problem = f"{type(error).__name__}: {error}"
+            report.notes = list(probed.notes)
+            report.checks = judge(probed, selected, rubric=rubric, goldens=goldens)
+    except Exception as error:  # noqa: BLE001 - whatever happens, results.json is written
+        report.status = GradingStatus.ERROR
+        report.problem = f"{type(error).__name__}: {error}"
+    if report.status is not GradingStatus.IN_PROGRESS:
         reason = "not graded: the submission could not be graded (see the summary)"
         report.checks = [
             CheckResult(
@@ -168,7 +229,7 @@ def grade_submission(
     report.status = GradingStatus.GRADED
     report.extra["timings"] = {
         "total_s": round(time.perf_counter() - start, 3),
-        "probes": {r.id: round(r.seconds, 3) for r in results},
+        "probes": {k: round(r.seconds, 3) for k, r in probed.results.items()},
     }
     write()
     return report

@@ -37,6 +37,10 @@ class Question:
     """Top-level names of the notebook the question grades (classes or functions)."""
     stubs: tuple[Stub, ...]
     """The solution regions the student writes for it, each with its stub."""
+    depends: tuple[str, ...] = ()
+    """Questions whose definitions this one builds on (2.3.1 builds its layers from 2.2.2's
+    ``CausalScaledDotAttention``): when one of them fails its checks, this question is probed
+    with a stand-in for it instead (``autograder.child.probes.standins``)."""
 
 
 QUESTIONS: tuple[Question, ...] = (
@@ -75,6 +79,7 @@ QUESTIONS: tuple[Question, ...] = (
                 "DecoderOnlyTransformer.forward: question 2.3.1",
             ),
         ),
+        depends=("2.2.2",),
     ),
     Question(
         "2.3.2",
@@ -104,6 +109,7 @@ QUESTIONS: tuple[Question, ...] = (
                 "MultiHeadCausalScaledDotAttention.forward: question 2.3.4",
             ),
         ),
+        depends=("2.2.2",),
     ),
     Question(
         "2.3.5",

@@ -87,12 +87,23 @@ def describe_blocked(blocked: Blocked) -> str:
 
 
 def check_output(result: CheckResult) -> str:
-    """A check's explanation in Markdown: its message, or why it could not judge."""
+    """A check's explanation in Markdown: its message, or why it could not judge; and which
+    definitions of the student's were replaced by the course's for it."""
     if result.grader_error is not None:
-        return f"the grader could not evaluate this check ({result.grader_error})"
-    if result.blocked is not None:
-        return describe_blocked(result.blocked)
-    return result.message or ("passed" if result.passed else "failed")
+        text = f"the grader could not evaluate this check ({result.grader_error})"
+    elif result.blocked is not None:
+        text = describe_blocked(result.blocked)
+    else:
+        text = result.message or ("passed" if result.passed else "failed")
+    if result.substituted:
+        names = ", ".join(
+            f"`{name}` ({q})" for q in result.substituted for name in BY_NUMBER[q].definitions
+        )
+        text += (
+            f"\n\n(Graded with the course's {names} in place of yours, which did not pass its "
+            "own checks: this question is judged on its own code.)"
+        )
+    return text
 
 
 def describe_note(note: Note) -> str:
@@ -221,7 +232,7 @@ def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
             lines.append(
                 f"- **{mark}** {result.title} ({result.score:g}/{result.max_score:g}){hidden}"
             )
-            if not result.passed or result.message:
+            if not result.passed or result.message or result.substituted:
                 lines += [f"  {line}" for line in check_output(result).splitlines()]
     return "\n".join(lines) + "\n"
 

@@ -1,37 +1,33 @@
-"""Test helpers: the reference as one solution source, and probes run in this process.
+"""Test helpers: the solution as one source, and probes run in this process.
 
 Running probes in-process is for unit-testing checks only (fast, trusted code); the real
-grader always runs them in the sandbox.
+grader always runs them in the sandbox. The checks themselves run exactly as the engine runs
+them (``engine.judge``, stand-ins decided by the dependencies' checks).
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 import types
 from pathlib import Path
 
 from autograder.checks import REGISTRY
-from autograder.checks.base import CheckContext, run_check
 from autograder.child.registry import PROBES
+from autograder.engine import Probed, judge
+from autograder.extract import extract_submission
 from autograder.goldens import load_goldens
+from autograder.outcome import GradingStatus
 from autograder.probe_plan import PROBE_MODULES, probe_calls
+from autograder.rubric import DEFAULT_RUBRIC, load_rubric
 from autograder.sandbox.model import ErrorKind, ProbeError, ProbeResult
 
-REFERENCE = Path(__file__).resolve().parents[1] / "reference"
-MODULES = ("data", "attention", "models", "train", "scaling")
+SOLUTION = Path(__file__).resolve().parents[1] / "fixtures" / "submissions" / "solution.ipynb"
 
 
 def solution_source() -> str:
-    """The reference's modules as one file, as a notebook would hold them."""
-    parts = ["from __future__ import annotations"]
-    for name in MODULES:
-        text = (REFERENCE / f"{name}.py").read_text()
-        text = re.sub(r"^from reference\.\S+ import \([^)]*\)\n", "", text, flags=re.M)
-        text = re.sub(r"^from reference\.\S+ import .*\n", "", text, flags=re.M)
-        parts.append(text.replace("from __future__ import annotations\n", ""))
-    return "\n".join(parts)
+    """The solution notebook's module of definitions, as the grader extracts it."""
+    return extract_submission(SOLUTION).source
 
 
 def probe_results(source: str) -> dict[str, ProbeResult]:
@@ -45,9 +41,8 @@ def probe_results(source: str) -> dict[str, ProbeResult]:
         exec(compile(source, "submission.py", "exec"), submission.__dict__)  # noqa: S102
     finally:
         del sys.modules["submission"]
-    goldens = load_goldens()
     results = {}
-    for call in probe_calls(goldens):
+    for call in probe_calls(load_goldens()):
         try:
             data, arrays = PROBES[call.probe](submission, **call.kwargs, **call.arrays)
             results[call.id] = _result(call, "ok", data, arrays, None)
@@ -62,10 +57,16 @@ def probe_results(source: str) -> dict[str, ProbeResult]:
     return results
 
 
+def judge_in_process(source: str) -> dict:
+    """Every check's result (by id) for a submission source, probes run in this process."""
+    probed = Probed("in-process", GradingStatus.GRADED, "", (), probe_results(source), 0.0)
+    results = judge(probed, REGISTRY, rubric=load_rubric(DEFAULT_RUBRIC), goldens=load_goldens())
+    return {r.check_id: r for r in results}
+
+
 def grade_in_process(source: str) -> dict[str, bool]:
     """Every check's verdict (by id) for a submission source, probes run in this process."""
-    ctx = CheckContext(results=probe_results(source), goldens=load_goldens())
-    return {c.id: run_check(c, ctx, points=1.0, visibility="visible").passed for c in REGISTRY}
+    return {check_id: r.passed for check_id, r in judge_in_process(source).items()}
 
 
 def _result(call, status, data, arrays, error) -> ProbeResult:
@@ -82,6 +83,4 @@ def _result(call, status, data, arrays, error) -> ProbeResult:
 
 def check_result(source: str, check_id: str):
     """One check's full result (verdict and message) for a submission source."""
-    check = next(c for c in REGISTRY if c.id == check_id)
-    ctx = CheckContext(results=probe_results(source), goldens=load_goldens())
-    return run_check(check, ctx, points=1.0, visibility="visible")
+    return judge_in_process(source)[check_id]

@@ -68,12 +68,18 @@ def test_counting_by_building_the_model_is_refused(source):
         "    return sum(p.numel() for p in DecoderOnlyTransformer(vocab_size, hidden_size, "
         "num_layers, num_heads).parameters())\n"
     )
-    start = source.index("def calc_parameters_decoder(")
-    end = source.index("def decoder_forward_flops(")
-    header = source[start : source.index('"""', source.index('"""', start) + 3) + 3]
-    changed = source[:start] + header + "\n" + body + "\n\n" + source[end:]
+    changed = _replace_region(source, "def calc_parameters_decoder(", body)
     result = check_result(changed, "2.3.5/count")
     assert not result.passed and "from the sizes alone" in check_output(result)
+
+
+def _replace_region(source: str, anchor: str, body: str) -> str:
+    """``source`` with the solution region after ``anchor`` replaced by ``body``."""
+    start = source.index("# BEGIN SOLUTION", source.index(anchor))
+    end = source.index("# END SOLUTION", start)
+    line_start = source.rindex("\n", 0, start) + 1
+    line_end = source.index("\n", end) + 1
+    return source[:line_start] + body + source[line_end:]
 
 
 def test_all_masked_rows_get_a_nan_hint(source):

@@ -58,8 +58,10 @@ class Case:
     """``build(rng, impl)``: the call and the answers of ``impl`` to it."""
 
     def rng(self) -> np.random.Generator:
-        """The case's own generator: the same inputs whatever other cases exist."""
-        return np.random.default_rng([SEED, zlib.crc32(self.id.encode())])
+        """The case's own generator: the same inputs whatever other cases exist (a stand-in
+        variant shares its case's)."""
+        base = self.id.removesuffix(STANDIN)
+        return np.random.default_rng([SEED, zlib.crc32(base.encode())])
 
     def run(self, impl: Any) -> CaseData:
         """Build the case against ``impl`` (the reference namespace or a mutant of it)."""
@@ -70,18 +72,44 @@ CASES: dict[str, Case] = {}
 """Every registered case, by id, in registration (question) order."""
 
 
-def case(case_id: str, question: str, *, probe: str):
-    """Register the decorated ``build(rng, impl) -> CaseData`` as a case."""
+STANDIN = ".standin"
+"""Suffix of the id of a case's stand-in variant."""
+
+
+def standin_id(case_id: str) -> str:
+    """The id of the variant of ``case_id`` probed with stand-ins for the question's
+    dependencies (``autograder.manifest.Question.depends``)."""
+    return case_id + STANDIN
+
+
+def case(case_id: str, question: str, *, probe: str, standin: bool = False):
+    """Register the decorated ``build(rng, impl) -> CaseData`` as a case. With ``standin``,
+    also register its variant ``<id>.standin``: the same call with ``standin=True`` in its
+    kwargs, which the probe answers with stand-ins for the question's dependencies."""
     if question not in BY_NUMBER:
         raise ValueError(f"case {case_id}: {question} is not a question of the manifest")
+    if standin and not BY_NUMBER[question].depends:
+        raise ValueError(f"case {case_id}: question {question} depends on no other question")
 
     def register(build: Callable[[np.random.Generator, Any], CaseData]):
-        if case_id in CASES:
-            raise ValueError(f"duplicate case id {case_id}")
-        CASES[case_id] = Case(case_id, question, probe, build)
+        variants = {case_id: build}
+        if standin:
+            variants[standin_id(case_id)] = _with_standin(build)
+        for variant, function in variants.items():
+            if variant in CASES:
+                raise ValueError(f"duplicate case id {variant}")
+            CASES[variant] = Case(variant, question, probe, function)
         return build
 
     return register
+
+
+def _with_standin(build: Callable[[np.random.Generator, Any], CaseData]):
+    def build_standin(rng: np.random.Generator, impl: Any) -> CaseData:
+        data = build(rng, impl)
+        return CaseData({**data.kwargs, "standin": True}, data.inputs, data.expected, data.facts)
+
+    return build_standin
 
 
 def seed_torch(rng: np.random.Generator) -> None:

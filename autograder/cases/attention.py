@@ -103,13 +103,13 @@ def causal(rng: np.random.Generator, impl: Any) -> CaseData:
     )
 
 
-@case("mha_structure", "2.3.4", probe="multihead_structure")
+@case("mha_structure", "2.3.4", probe="multihead_structure", standin=True)
 def mha_structure(rng: np.random.Generator, impl: Any) -> CaseData:
     """The module's parameters (W^O found by shape), without running forward."""
     return CaseData(kwargs={"hidden": MHA["hidden"], "heads": MHA["heads"]}, inputs={})
 
 
-@case("mha", "2.3.4", probe="multihead")
+@case("mha", "2.3.4", probe="multihead", standin=True)
 def mha(rng: np.random.Generator, impl: Any) -> CaseData:
     """Self-attention of 3 heads on (2, 5, 6) inputs, and a copy whose future is perturbed."""
     import torch

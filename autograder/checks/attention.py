@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.checks.base import CheckContext, CheckFailed, check
+from autograder.checks.base import CheckContext, CheckFailed, ProbeUnavailable, check
 
 
 def _weights_in_reference_layout(ctx: CheckContext, case: str, suffix: str = "") -> np.ndarray:
@@ -32,10 +32,13 @@ def _weights_in_reference_layout(ctx: CheckContext, case: str, suffix: str = "")
     )
 
 
-def _context(ctx: CheckContext, case: str, suffix: str = "") -> str | None:
+def _context(
+    ctx: CheckContext, case: str, suffix: str = "", *, question: str | None = None
+) -> str | None:
     """The context against the reference; a (B, H) context for 2D queries is accepted as the
-    (B, 1, H) of the contract, with a note."""
-    out = ctx.probe(case)
+    (B, 1, H) of the contract, with a note. With ``question``, the case builds on other
+    questions' definitions (``CheckContext.probe_for``)."""
+    out = ctx.probe_for(case, question) if question else ctx.probe(case)
     actual, expected = out.arrays[f"context{suffix}"], ctx.expected(case)[f"context{suffix}"]
     note = None
     if expected.ndim == 3 and expected.shape[1] == 1 and actual.shape == expected[:, 0].shape:
@@ -161,13 +164,13 @@ def causal_first(ctx: CheckContext) -> None:
     cases=["mha_structure"],
 )
 def mha_wo(ctx: CheckContext) -> str:
-    out = ctx.probe("mha_structure")
+    out = ctx.probe_for("mha_structure", "2.3.4")
     return f"W^O found: `{out.data['output_projection']}`"
 
 
 @check("2.3.4", "output-shape", "MultiHeadCausalScaledDotAttention: output shape", cases=["mha"])
 def mha_shape(ctx: CheckContext) -> None:
-    out = ctx.probe("mha")
+    out = ctx.probe_for("mha", "2.3.4")
     ctx.expect_shape(
         out.arrays["context"],
         ctx.expected("mha")["context"].shape,
@@ -182,7 +185,7 @@ def mha_shape(ctx: CheckContext) -> None:
     cases=["mha"],
 )
 def mha_causal(ctx: CheckContext) -> None:
-    ctx.expect_causal("mha", "context", what="the multi-head context")
+    ctx.expect_causal("mha", "context", what="the multi-head context", question="2.3.4")
 
 
 @check("2.3.4", "match", "MultiHeadCausalScaledDotAttention: matches the reference", cases=["mha"])
@@ -190,9 +193,11 @@ def mha_match(ctx: CheckContext) -> str | None:
     """Heads concatenated feature by feature instead of head by head are a permutation of
     W^O's columns: accepted, with a note."""
     try:
-        return _context(ctx, "mha")
+        return _context(ctx, "mha", question="2.3.4")
+    except ProbeUnavailable:
+        raise
     except CheckFailed:
-        out = ctx.probe("mha")
+        out = ctx.probe_for("mha", "2.3.4")
         interleaved = out.arrays.get("context_interleaved")
         expected = ctx.expected("mha")["context"]
         if (

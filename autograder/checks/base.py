@@ -16,12 +16,14 @@ objects, only the sandbox's plain data (``ProbeResult``) and the goldens.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from autograder.cases import standin_id
 from autograder.goldens import Goldens, GoldensError
+from autograder.manifest import BY_NUMBER
 from autograder.sandbox import ProbeError, ProbeResult
 from autograder.sandbox.model import Status
 
@@ -98,6 +100,9 @@ class CheckResult:
     """Set when the check could not judge because its probe produced no data."""
     grader_error: str | None = None
     """Set when the check itself raised (a bug of the grader): the exception, for staff."""
+    substituted: tuple[str, ...] = ()
+    """Questions whose definitions were replaced by stand-ins for this check, because the
+    submission's own failed their checks."""
 
 
 REGISTRY: list[Check] = []
@@ -118,12 +123,30 @@ def check(question: str, id: str, title: str, *, cases: Sequence[str]):
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What a check may read: the probe results and the goldens."""
+    """What a check may read: the probe results, the goldens, and which questions passed."""
 
     results: Mapping[str, ProbeResult]
     """``ProbeResult`` by case name."""
     goldens: Goldens
     """The reference's answers."""
+    failed_questions: frozenset[str] = frozenset()
+    """Questions that failed a check of theirs: a question that depends on one of them is
+    judged on the stand-in variant of its cases (``probe_for``)."""
+    substituted: set[str] = field(default_factory=set)
+    """Filled by ``probe_for``: the dependencies replaced by stand-ins for this check."""
+
+    def for_check(self) -> CheckContext:
+        """A fresh context for one check (its own ``substituted``)."""
+        return replace(self, substituted=set())
+
+    def probe_for(self, case: str, question: str) -> ProbeResult:
+        """The result of a case of ``question`` that builds on other questions' definitions:
+        the submission's own when those passed their checks, else the stand-in variant's."""
+        failed = sorted(set(BY_NUMBER[question].depends) & self.failed_questions)
+        if not failed:
+            return self.probe(case)
+        self.substituted.update(failed)
+        return self.probe(standin_id(case))
 
     def probe(self, case: str) -> ProbeResult:
         """The result of a probe case, or ProbeUnavailable with the reason."""
@@ -154,10 +177,13 @@ class CheckContext:
         if tuple(array.shape) != tuple(shape):
             raise CheckFailed(f"{what} has shape {tuple(array.shape)}; expected {tuple(shape)}")
 
-    def expect_causal(self, case: str, name: str, *, what: str) -> None:
+    def expect_causal(
+        self, case: str, name: str, *, what: str, question: str | None = None
+    ) -> None:
         """Outputs ``name`` and ``name_perturbed`` of a probe case, whose inputs differ only at
-        positions >= ``perturb_from``, must agree at every earlier position."""
-        out = self.probe(case)
+        positions >= ``perturb_from``, must agree at every earlier position. With ``question``,
+        the case builds on other questions' definitions (``probe_for``)."""
+        out = self.probe_for(case, question) if question else self.probe(case)
         start = self.facts(case)["perturb_from"]
         before, after = out.arrays[name], out.arrays[f"{name}_perturbed"]
         self.expect_shape(after, before.shape, what=what)
@@ -189,6 +215,7 @@ class CheckContext:
 def run_check(spec: Check, ctx: CheckContext, *, points: float, visibility: str) -> CheckResult:
     """Run one check; an unexpected error in the check itself is recorded, not raised."""
     message, blocked, grader_error = "", None, None
+    ctx = ctx.for_check()
     try:
         passed, message = True, spec.function(ctx) or ""
     except ProbeUnavailable as unavailable:
@@ -210,4 +237,5 @@ def run_check(spec: Check, ctx: CheckContext, *, points: float, visibility: str)
         message=message,
         blocked=blocked,
         grader_error=grader_error,
+        substituted=tuple(sorted(ctx.substituted)),
     )

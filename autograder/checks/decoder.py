@@ -12,7 +12,7 @@ from autograder.checks.base import CheckContext, check
     cases=["decoder"],
 )
 def decoder_logits(ctx: CheckContext) -> None:
-    out = ctx.probe("decoder")
+    out = ctx.probe_for("decoder", "2.3.1")
     ctx.expect_close(
         out.arrays["logits"],
         ctx.expected("decoder")["logits"],
@@ -28,7 +28,7 @@ def decoder_logits(ctx: CheckContext) -> None:
     cases=["decoder"],
 )
 def decoder_causal(ctx: CheckContext) -> None:
-    ctx.expect_causal("decoder", "logits", what="the logits")
+    ctx.expect_causal("decoder", "logits", what="the logits", question="2.3.1")
 
 
 def _tokens(ctx: CheckContext, indices: list[int]) -> str:

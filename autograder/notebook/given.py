@@ -87,9 +87,7 @@ def given_module_source(student_notebook: str) -> str:
     import nbformat
 
     notebook = nbformat.reads(student_notebook, as_version=4)
-    cells = [
-        SourceCell(i, c.source) for i, c in enumerate(notebook.cells) if c.cell_type == "code"
-    ]
+    cells = [SourceCell(i, c.source) for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
     source = extract_source(cells).source
     tree = ast.parse(source)
     keep = _needed(tree, ROOTS)

@@ -105,11 +105,14 @@ def _multihead_factory(submission: ModuleType):
 
 
 @probe("multihead_structure")
-def multihead_structure(submission: ModuleType, *, hidden: int, heads: int) -> tuple[dict, Arrays]:
+def multihead_structure(
+    submission: ModuleType, *, hidden: int, heads: int, standin: bool = False
+) -> tuple[dict, Arrays]:
     """The parameters of ``MultiHeadCausalScaledDotAttention(hidden, heads)`` and its W^O,
-    found by shape, without running forward."""
+    found by shape, without running forward; its heads are the submission's own causal
+    attention, or with ``standin`` ours."""
     factory = _multihead_factory(submission)
-    with stand_in_attention(submission):
+    with stand_in_attention(submission, standin):
         module = factory(hidden, heads)
     (name, weight), bias = _find_output_projection(module, hidden, heads)
     data = {
@@ -122,11 +125,17 @@ def multihead_structure(submission: ModuleType, *, hidden: int, heads: int) -> t
 
 @probe("multihead")
 def multihead(
-    submission: ModuleType, *, hidden: int, heads: int, **arrays: np.ndarray
+    submission: ModuleType,
+    *,
+    hidden: int,
+    heads: int,
+    standin: bool = False,
+    **arrays: np.ndarray,
 ) -> tuple[dict, Arrays]:
-    """Build ``MultiHeadCausalScaledDotAttention(hidden, heads)`` with stand-in heads, load the
-    heads' weights and W^O (found by shape), run forward on ``x`` and ``x_perturbed``; also with
-    W^O's columns in the interleaved order, for heads concatenated feature by feature."""
+    """Build ``MultiHeadCausalScaledDotAttention(hidden, heads)`` (its heads the submission's
+    own causal attention, or with ``standin`` ours), load the heads' weights and W^O (found by
+    shape), run forward on ``x`` and ``x_perturbed``; also with W^O's columns in the interleaved
+    order, for heads concatenated feature by feature."""
     factory = _multihead_factory(submission)
     state = states(arrays)
     head_state = {k: v for k, v in state.items() if k.startswith("heads.")}
@@ -138,7 +147,7 @@ def multihead(
     def run(dtype: torch.dtype) -> Arrays:
         out = {}
         for layout, value in layouts.items():
-            with stand_in_attention(submission):
+            with stand_in_attention(submission, standin):
                 module = factory(hidden, heads).to(dtype).eval()
             load_state(module, head_state, what="MultiHeadCausalScaledDotAttention")
             (_, weight), bias = _find_output_projection(module, hidden, heads)

@@ -24,10 +24,17 @@ from autograder.child.registry import probe
 
 @probe("decoder_forward")
 def decoder_forward(
-    submission: ModuleType, *, vocab: int, hidden: int, layers: int, **arrays: np.ndarray
+    submission: ModuleType,
+    *,
+    vocab: int,
+    hidden: int,
+    layers: int,
+    standin: bool = False,
+    **arrays: np.ndarray,
 ) -> tuple[dict, Arrays]:
-    """``DecoderOnlyTransformer(vocab, hidden, layers)`` with stand-in attention and the given
-    weights, run on ``inputs`` and ``inputs_perturbed``; returns the logits."""
+    """``DecoderOnlyTransformer(vocab, hidden, layers)`` with the given weights (its attention
+    the submission's own, or with ``standin`` ours), run on ``inputs`` and
+    ``inputs_perturbed``; returns the logits."""
     factory = get_definition(submission, "DecoderOnlyTransformer")
     expect_signature(
         factory, ("vocab_size", "hidden_size", "num_layers"), what="DecoderOnlyTransformer"
@@ -36,7 +43,7 @@ def decoder_forward(
     state = states(arrays)
 
     def run(dtype: torch.dtype) -> Arrays:
-        with stand_in_attention(submission):
+        with stand_in_attention(submission, standin):
             model = factory(vocab, hidden, layers).to(dtype).eval()
         load_state(model, state, what="DecoderOnlyTransformer")
         out = {}
@@ -57,7 +64,7 @@ def decoder_forward(
 
 @probe("generate")
 def generate(
-    submission: ModuleType, *, word: str, script: list[int], vocab: int, max_len: int | None = None
+    submission: ModuleType, *, word: str, script: list[int], vocab: int
 ) -> tuple[dict, Arrays]:
     """Call ``decoder_generate(model, word)`` with a scripted stand-in model; returns what it
     produced and every input sequence the model saw."""

@@ -13,6 +13,7 @@ chose, independent of the student's transformer.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -52,9 +53,12 @@ def replaced(submission: ModuleType, name: str, value: object) -> Iterator[None]
             setattr(submission, name, original)
 
 
-def stand_in_attention(submission: ModuleType):
-    """Within the block, the submission's ``CausalScaledDotAttention`` (looked up by the given
-    ``__init__`` code when it builds layers or heads) is ``StandInCausalAttention``."""
+def stand_in_attention(submission: ModuleType, enabled: bool = True):
+    """Within the block, when ``enabled``, the submission's ``CausalScaledDotAttention`` (looked
+    up by the given ``__init__`` code when it builds layers or heads) is
+    ``StandInCausalAttention``; otherwise the submission's own is used."""
+    if not enabled:
+        return contextlib.nullcontext()
     return replaced(submission, "CausalScaledDotAttention", StandInCausalAttention)
 
 
