@@ -1,0 +1,95 @@
+"""What a worker does for one submission: extract it and run the probes in the sandbox.
+
+``probe_job`` is the whole unit of work, the same in the batch's own process (``--jobs 1``), in a
+pool of worker processes and in a Ray task: it gets the notebook's bytes (a Ray node shares no
+files with the driver), writes them into a private temporary folder, runs a ``Prober`` on them
+and returns a ``ProbeBlob`` (plain JSON and ``.npz`` bytes, ``codec``) with the code's
+fingerprint (extraction runs no student code; doing it here spreads its cost over the workers). Nothing is judged or
+written here: the driver does that, so results are written in one place however the work ran.
+
+Workers never run student code themselves: the ``Prober`` starts one sandboxed child per
+submission. The default prober is ``autograder.engine.probe_submission``, which starts a fresh
+interpreter per child; a warm launcher (a fork server that imported torch and never ran student
+code) plugs in here as another ``Prober`` without touching the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from autograder.batch.codec import ProbeBlob, encode_probed
+from autograder.batch.grading import fingerprint_submission
+from autograder.config import GraderConfig, default_secret_paths
+from autograder.engine import Probed, probe_submission
+from autograder.goldens import Goldens
+from autograder.outcome import GradingStatus
+from autograder.sandbox import SandboxLimits
+
+
+class Prober(Protocol):
+    """Extract a submission and run its probe cases in the sandbox (``probe_submission``'s
+    signature)."""
+
+    def __call__(
+        self, path: Path, *, goldens: Goldens, cases: set[str], config: GraderConfig
+    ) -> Probed: ...
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    """One submission to probe, as it travels to a worker."""
+
+    name: str
+    """The notebook's file name (what reports call the submission)."""
+    data: bytes
+    """The notebook's bytes."""
+    cases: tuple[str, ...]
+    """The probe cases to run."""
+    limits: SandboxLimits
+    """The child's limits (hidden paths added on the worker's machine)."""
+    hidden: tuple[str, ...] = ()
+    """More folders the child must not see, on this machine: the batch's input and output."""
+
+
+def worker_config(job: ProbeJob) -> GraderConfig:
+    """The worker's configuration: this machine's secret paths and the job's."""
+    secrets = (*default_secret_paths(), *(Path(p) for p in job.hidden))
+    return GraderConfig(
+        secret_paths=tuple(dict.fromkeys(secrets)), limits=replace(job.limits, hide_paths=None)
+    )
+
+
+def probe_job(job: ProbeJob, goldens: Goldens, *, prober: Prober = probe_submission) -> ProbeBlob:
+    """Probe one submission (see the module docstring); a failure of the grader itself comes
+    back as the blob's ``error``, never as an exception."""
+    name = Path(job.name).name or "submission.ipynb"
+    try:
+        with tempfile.TemporaryDirectory(prefix="nmt-batch-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(job.data)
+            probed = prober(path, goldens=goldens, cases=set(job.cases), config=worker_config(job))
+            graded = probed.status is GradingStatus.GRADED
+            fingerprint = fingerprint_submission(path) if graded else None
+        return encode_probed(probed, fingerprint=fingerprint)
+    except Exception as error:  # noqa: BLE001 - the driver records it and grades the rest
+        return ProbeBlob(error=f"{type(error).__name__}: {error}")
+
+
+_GOLDENS: Goldens | None = None
+"""The goldens of a pool worker process, set once by ``init_pool_worker``."""
+
+
+def init_pool_worker(goldens: Goldens) -> None:
+    """Pool initializer: keep the driver's goldens for every job of this worker process."""
+    global _GOLDENS
+    _GOLDENS = goldens
+
+
+def pool_probe_job(job: ProbeJob) -> ProbeBlob:
+    """``probe_job`` in a pool worker, with the goldens ``init_pool_worker`` kept."""
+    if _GOLDENS is None:
+        return ProbeBlob(error="RuntimeError: the worker process has no goldens")
+    return probe_job(job, _GOLDENS)
