@@ -25,7 +25,7 @@ from autograder.sandbox.transport import TransportError, read_result
 TESTING = "tests.sandbox_probes.misbehave"
 REPO = Path(__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not IS_ROOT, reason="dropping privileges needs root (CI is root)")
+needs_root = pytest.mark.needs_root  # skipped without root (tests/conftest.py); fails in CI
 
 STUDENT = """\
 import torch
@@ -195,7 +195,7 @@ def failures():
 def test_a_timeout_is_recorded_and_the_next_question_still_runs(failures):
     slow = failures["slow"]
     assert slow.status == "timeout" and slow.error.message == "timed out after 1.5 s"
-    assert 1.0 <= slow.seconds < 10
+    assert 1.0 <= slow.seconds < 60  # cut short, however loaded the machine
     after = failures["after_slow"]
     assert after.status == "not_run" and "timed out" in after.error.message
     assert failures["abort"].status == "crash"
@@ -367,9 +367,8 @@ def test_without_dropping_privileges_the_basics_still_hold(secret_dir, listener)
         outside.unlink(missing_ok=True)
 
 
-def test_dropping_privileges_without_root_is_refused():
-    if IS_ROOT:
-        pytest.skip("only meaningful when the grader is not root")
+def test_dropping_privileges_without_root_is_refused(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # a grader that is not root
     with pytest.raises(SandboxError, match="needs the grader to run as root"):
         run_probes("", [], probe_modules=[], limits=SandboxLimits(drop_privileges=True))
 
