@@ -6,7 +6,6 @@ import ast
 import dataclasses
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -171,10 +170,7 @@ def test_invalid_arguments_raise() -> None:
 
 
 def test_main_smoke_writes_outputs(tmp_path: Path) -> None:
-    start = time.perf_counter()
-    result = nqm_key.main(tmp_path, "smoke")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 15.0, f"smoke profile took {elapsed:.1f} s"
+    result = nqm_key.main(tmp_path, "smoke")  # 2.5 s under load (docs/testing.md): not asserted
     for name in (
         "nqm.json",
         "nqm_answer_key.md",
