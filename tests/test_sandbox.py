@@ -8,9 +8,15 @@ Gradescope run as root.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
+import shutil
+import site
 import socket
+import stat
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -18,8 +24,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.child.mounts import blocked_ancestor, plan_covers
+from autograder.child.view import (
+    SYSTEM_PATHS,
+    is_hidden_package,
+    outermost,
+    plan_view,
+    resolve_links,
+)
+from autograder.goldens import GOLDENS_DIR
 from autograder.sandbox import ErrorKind, ProbeCall, SandboxError, SandboxLimits, run_probes
+from autograder.sandbox.cleanup import remove_tree
 from autograder.sandbox.transport import TransportError, read_result
 
 TESTING = "tests.sandbox_probes.misbehave"
@@ -271,41 +285,30 @@ def isolation_calls(secret_dir: Path, port: int, outside: Path) -> list[ProbeCal
 
 
 @needs_root
-def test_as_root_the_child_cannot_read_root_files_nor_connect_nor_write_outside(
-    secret_dir, listener
-):
+def test_as_root_the_child_cannot_read_nor_connect_nor_write_outside(secret_dir, listener):
     outside = Path("/var/tmp") / f"nmt-sandbox-outside-{os.getpid()}"
+    calls = [
+        *isolation_calls(secret_dir, listener, outside),
+        ProbeCall("write_lib", "write_file", "9", {"path": "../lib/mine.txt"}),
+        ProbeCall("write_tmp", "write_file", "9", {"path": "/tmp/mine.txt"}),
+    ]
     results = by_id(
-        run_probes(
-            STUDENT,
-            isolation_calls(secret_dir, listener, outside),
-            probe_modules=[TESTING],
-            limits=SandboxLimits(hide_paths=(), nproc=64),  # protected by file modes alone
-        )
+        run_probes(STUDENT, calls, probe_modules=[TESTING], limits=SandboxLimits(nproc=64))
     )
-    assert results["secret"].status == "error"
-    assert results["secret"].error.type == "PermissionError"
-    assert results["public"].data == {"content": "anyone may read this"}
+    for name in ("secret", "public", "reference"):  # outside the allowlist: not there at all
+        assert results[name].status == "error"
+        assert results[name].error.type == "FileNotFoundError", results[name].error
     assert results["connect"].status == "error"
     assert results["connect"].error.type in {"OSError", "ConnectionRefusedError"}
     assert results["write_outside"].status == "error" and not outside.exists()
-    assert "Read-only file system" in results["write_outside"].error.message
-    assert results["write_home"].status == "ok"
+    assert "Read-only file system" in results["write_lib"].error.message
+    assert results["write_home"].status == "ok" and results["write_tmp"].status == "ok"
+    assert not Path("/tmp/mine.txt").exists()  # the child's /tmp is its own
     echo = results["echo"].data
     assert echo["uid"] == 65534
     assert os.getpid() not in echo["visible_pids"]  # own PID namespace and /proc
     fork = results["fork"].data
     assert fork["started"] < 64 and fork["error"] == "BlockingIOError"
-
-
-@needs_root
-def test_as_root_the_child_does_not_see_the_project(secret_dir, listener):
-    outside = Path(tempfile.gettempdir()) / f"nmt-sandbox-outside-{os.getpid()}"
-    calls = isolation_calls(secret_dir, listener, outside)
-    results = by_id(run_probes(STUDENT, calls, probe_modules=[TESTING]))
-    assert results["reference"].status == "error"
-    assert results["reference"].error.type == "FileNotFoundError"  # hidden, not just denied
-    assert results["write_outside"].status == "error" and not outside.exists()
 
 
 @needs_root
@@ -316,14 +319,198 @@ def test_as_root_without_namespaces_file_modes_still_protect(secret_dir):
         ProbeCall("echo", "echo", "2", {}),
     ]
     limits = SandboxLimits(namespaces=False)
-    python = Path(sys.base_prefix, "lib")
-    if blocked_ancestor(python, 65534, 65534) is not None:  # e.g. Python in /root/.pyenv
+    if not nobody_can_enter(Path(sys.base_prefix, "lib")):  # e.g. Python in /root/.pyenv
         with pytest.raises(SandboxError, match="the sandbox user cannot read"):
             run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits)
         return
     results = by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits))
     assert results["secret"].error.type == "PermissionError"
     assert results["echo"].data["uid"] == 65534
+
+
+def nobody_can_enter(path: Path) -> bool:
+    """Whether uid/gid 65534 may search every folder on the way to ``path``."""
+    for folder in [*reversed(path.parents), path]:
+        mode = folder.stat().st_mode
+        if not mode & (stat.S_IXUSR if folder.stat().st_uid == 65534 else stat.S_IXOTH):
+            return False
+    return True
+
+
+# --- the allowlist: a walk of the whole filesystem finds nothing beyond it ---------------------
+
+
+PLANTED = "nmt-planted-" + "d3adb33f"
+"""Written into every planted file; the walk searches for it (sent in hex, so that the request
+itself does not hold it)."""
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """World-readable files where a hostile child would look: another checkout's goldens, another
+    student's results, course files in /opt, notes in /home and in the grader's temp folder."""
+    tag = f"nmt-planted-{os.getpid()}"
+    roots = [Path("/var/tmp", tag), Path("/opt", tag), Path("/home", tag), Path("/srv", tag)]
+    roots.append(Path(tempfile.gettempdir(), tag))
+    for root in roots:
+        root.mkdir(mode=0o755, parents=True)
+        (root / "notes.txt").write_text(PLANTED)
+        (root / "notes.txt").chmod(0o644)
+    goldens = shutil.copytree(GOLDENS_DIR, roots[0] / "checkout" / "autograder" / "goldens")
+    (goldens / "MARKER").write_text(PLANTED)
+    alice = roots[0] / "batch" / "alice"
+    alice.mkdir(parents=True)
+    (alice / "results.json").write_text(json.dumps({"score": 25, "output": PLANTED}))
+    for path in [roots[0], *roots[0].rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield roots
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def allowlist() -> tuple[list[str], list[str]]:
+    """What the child may see (its interpreter, the system's libraries, its own /etc, /dev,
+    /proc and /tmp), and the part of it not worth reading (thousands of library files)."""
+    library = {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
+    library |= {os.path.realpath(p) for p in site.getsitepackages() if os.path.isdir(p)}
+    library -= {str(REPO), os.path.realpath(tempfile.gettempdir())}
+    system = {os.path.realpath(p) for p in SYSTEM_PATHS if os.path.exists(p)}
+    system |= {p for p in SYSTEM_PATHS if os.path.islink(p)}  # /lib -> usr/lib, as on the host
+    own = {"/dev", "/proc", "/tmp", "/etc/passwd", "/etc/group", "/etc/hostname"}
+    own.add(os.path.realpath(sys.executable))
+    return sorted(library | system | own), sorted(library | system)
+
+
+@needs_root
+@pytest.mark.slow
+def test_as_root_a_walk_of_the_filesystem_finds_nothing_beyond_the_allowlist(planted):
+    allowed, unread = allowlist()
+    site_packages = Path(os.path.realpath(site.getsitepackages()[0]))
+    ours = sorted(p.name for p in site_packages.iterdir() if p.name.startswith("nmt_autograder"))
+    calls = [
+        ProbeCall(
+            "walk",
+            "walk",
+            "1",
+            {"allowed": allowed, "unread": unread, "markers_hex": [PLANTED.encode().hex()]},
+        ),
+        *(
+            ProbeCall(f"read{n}", "read_file", "2", {"path": str(p / "notes.txt")})
+            for n, p in enumerate(planted)
+        ),
+        *(
+            ProbeCall(f"ours{n}", "listdir", "3", {"path": str(site_packages / name)})
+            for n, name in enumerate(ours)
+        ),
+    ]
+    results = by_id(run_probes("", calls, probe_modules=[TESTING], budgets={"1": 300}))
+    walk = results["walk"]
+    assert walk.status == "ok", walk.error
+    beyond = [p for p in walk.data["outside"] if not any(a.startswith(p + "/") for a in allowed)]
+    assert beyond == [], beyond  # only the allowlist, and the folders on the way to it
+    assert walk.data["found"] == []  # no planted file anywhere the child could read
+    assert walk.data["readable"] > 0 and walk.data["seen"] > 1000  # it did walk
+    for n in range(len(planted)):
+        assert results[f"read{n}"].error.type == "FileNotFoundError"
+    assert ours, "the project should be installed (editable) in the grader's site-packages"
+    for n in range(len(ours)):  # the project's own dist-info: shown empty
+        assert results[f"ours{n}"].data == {"entries": []}
+
+
+# --- nothing outlives a grading --------------------------------------------------------------
+
+
+def sysv_keys() -> set[int]:
+    keys = set()
+    for table in ("shm", "msg", "sem"):
+        for line in Path(f"/proc/sysvipc/{table}").read_text().splitlines()[1:]:
+            keys.add(int(line.split()[0]))
+    return keys
+
+
+def attack_processes() -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{name}/comm").read_text().startswith("nmt-attack"):
+                found.append(int(name))
+    return found
+
+
+@needs_root
+def test_as_root_nothing_passes_from_one_grading_to_the_next():
+    token = f"nmt-channel-{os.getpid()}"
+    first = run_probes(
+        "", [ProbeCall("leave", "leave_behind", "1", {"token": token})], probe_modules=[TESTING]
+    )[0]
+    assert first.status == "ok", first.error
+    done = first.data["done"]
+    assert {"shm", "msg", "sem", "mqueue", "/tmp", "daemon"} <= set(done)  # all in its own
+    assert not {"user_keyring", "session_keyring", "user_session"} & set(done)  # refused
+    assert attack_processes() == []  # the daemon died with the grading
+    assert 0x4E4D5431 not in sysv_keys()
+    assert not Path("/tmp/nmt-channel").exists() and not Path("/dev/shm/nmt-channel").exists()
+    second = run_probes("", [ProbeCall("pick", "pick_up", "1", {})], probe_modules=[TESTING])[0]
+    assert second.status == "ok", second.error
+    assert second.data["found"] == {}
+
+
+def test_a_workspace_that_resists_removal_is_removed_and_the_grade_stands(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    calls = [
+        ProbeCall("litter", "litter", "1", {"depth": 3000}),
+        ProbeCall("add", "call", "2", {"function": "add", "args": [2, 3]}),
+    ]
+    results = by_id(run_probes(STUDENT, calls, probe_modules=[TESTING]))
+    assert results["litter"].status == "ok", results["litter"].error
+    assert results["add"].data == {"result": 5}
+    assert list(tmp_path.iterdir()) == []  # the workspace is gone
+
+
+def test_remove_tree_removes_what_rmtree_cannot(tmp_path):
+    base = tmp_path / "ws"
+    folder = base
+    for _ in range(3000):  # deeper than Python's recursion limit and PATH_MAX
+        folder.mkdir()
+        os.chdir(folder)
+        folder = Path("d")
+    os.chdir(tmp_path)
+    (base / "locked" / "inner").mkdir(parents=True)
+    (base / os.fsdecode(b"bad-\xff")).write_text("x")
+    (base / "locked" / "inner").chmod(0)
+    (base / "locked").chmod(0)
+    held = open(base / "open-file", "w")  # noqa: SIM115 - removed while open
+    try:
+        assert remove_tree(base) is True
+    finally:
+        held.close()
+    assert not base.exists()
+
+
+def test_a_failed_cleanup_is_logged_not_raised(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(shutil, "rmtree", lambda path: (_ for _ in ()).throw(RecursionError()))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: None)
+    (tmp_path / "ws").mkdir()
+    assert remove_tree(tmp_path / "ws") is False
+    assert "could not remove the workspace" in caplog.text
+
+
+# --- a total budget -------------------------------------------------------------------------------
+
+
+def test_when_the_total_budget_runs_out_the_rest_says_so_and_the_grade_stands():
+    calls = [ProbeCall("quick", "call", "A", {"function": "add", "args": [1, 2]})]
+    calls += [ProbeCall(f"hang{q}", "sleep", q, {"seconds": 60}) for q in "BCDEFG"]
+    limits = SandboxLimits(default_budget_s=2, total_budget_s=8)
+    results = run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits)
+    assert results[0].status == "ok" and results[0].data == {"result": 3}
+    kinds = [(r.status, r.error.type) for r in results[1:]]
+    assert kinds[0] == ("timeout", "Timeout")  # its own budget
+    assert kinds[-1] == ("not_run", "BudgetExhausted")  # never started: no time was left
+    budget = [r for r in results if r.error and r.error.type == "BudgetExhausted"]
+    assert all("total time budget (8 s)" in r.error.message for r in budget)
+    first = results.index(budget[0])
+    assert all(r.error.type == "BudgetExhausted" for r in results[first:])
 
 
 @pytest.mark.slow
@@ -449,26 +636,63 @@ def test_malformed_calls_are_refused_before_any_child_starts():
             run_probes("", [ProbeCall("a", "call", "1")], probe_modules=[module])
 
 
-def test_covers_keep_what_the_child_needs_and_hide_the_rest(tmp_path):
-    for name in ("box", "other", "box/inner"):
-        (tmp_path / name).mkdir()
-    me = {"uid": os.getuid(), "gid": os.getgid()}
-    keep = [tmp_path / "box"]
-    hide = [tmp_path, tmp_path / "other", Path("/nonexistent")]
-    assert plan_covers(keep, hide, **me) == [tmp_path]  # "other" is inside a cover already
-    assert plan_covers([tmp_path], [tmp_path], **me) == []  # kept wins
-    assert plan_covers(keep, [tmp_path / "box/inner"], **me) == [tmp_path / "box/inner"]
+def test_the_view_shows_the_outermost_paths_and_masks_our_packages(tmp_path):
+    prefix = tmp_path / "python"
+    site_packages = prefix / "lib" / "python3.11" / "site-packages"
+    for name in (
+        "numpy",
+        "autograder",
+        "reference",
+        "referencing",
+        "nmt_autograder-0.1.0.dist-info",
+    ):
+        (site_packages / name).mkdir(parents=True)
+    (site_packages / "__editable__.nmt_autograder-0.1.0.pth").write_text("/checkout")
+    (prefix / "secret").mkdir()
+    (tmp_path / "lib").symlink_to(prefix / "lib")
+    workspace = tmp_path / "workspace"
+    (workspace / "lib").mkdir(parents=True)
+    config = {
+        "hide": [str(prefix / "secret"), str(tmp_path)],
+        "hide_packages": ["autograder", "reference", "nmt_autograder"],
+        "read_only": [str(prefix), str(site_packages), str(tmp_path / "lib" / "python3.11")],
+    }
+    paths = [str(workspace / "lib"), str(site_packages)]
+    plan = plan_view(config, workspace=workspace, python_paths=paths, uid=65534, gid=65534)
+    assert prefix in plan.read_only and site_packages not in plan.read_only  # outermost only
+    assert workspace not in plan.read_only and tmp_path not in plan.read_only
+    masked = {p.name for p in plan.masks}
+    assert masked == {
+        "secret",  # a secret inside what is shown
+        "autograder",
+        "reference",
+        "nmt_autograder-0.1.0.dist-info",
+        "__editable__.nmt_autograder-0.1.0.pth",
+    }  # tmp_path holds what is shown: only what is shown of it is visible, nothing to mask
 
 
-def test_covers_open_the_way_through_folders_the_sandbox_user_cannot_enter():
-    base = Path(tempfile.mkdtemp(dir="/var/tmp"))
-    try:
-        base.chmod(0o755)
-        (base / "locked/python").mkdir(parents=True)
-        (base / "locked").chmod(0o700)  # like /root with Python in /root/.pyenv
-        keep = [base / "locked/python"]
-        assert plan_covers(keep, [], uid=65534, gid=65534) == [base / "locked"]
-    finally:
-        (base / "locked/python").rmdir()
-        (base / "locked").rmdir()
-        base.rmdir()
+def test_paths_through_links_are_shown_at_their_real_place(tmp_path):
+    (tmp_path / "usr" / "lib").mkdir(parents=True)
+    (tmp_path / "lib").symlink_to("usr/lib")
+    real, links = resolve_links(tmp_path / "lib")
+    assert real == tmp_path / "usr" / "lib"
+    assert links == [(tmp_path / "lib", "usr/lib")]
+    assert outermost([Path("/a/b"), Path("/a"), Path("/c")]) == [Path("/a"), Path("/c")]
+
+
+@pytest.mark.parametrize(
+    ("entry", "hidden"),
+    [
+        ("autograder", True),
+        ("autograder-0.1.0.dist-info", True),
+        ("nmt_autograder-0.1.0.dist-info", True),
+        ("__editable__.nmt_autograder-0.1.0.pth", True),
+        ("__editable___nmt_autograder_0_1_0_finder.py", True),
+        ("reference", True),
+        ("referencing", False),
+        ("numpy", False),
+        ("autograderx", False),
+    ],
+)
+def test_which_site_packages_entries_are_ours(entry, hidden):
+    assert is_hidden_package(entry, ["autograder", "reference", "nmt_autograder"]) is hidden

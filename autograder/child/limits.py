@@ -4,14 +4,16 @@ Runs first thing in the child, as the user the grader runs as. Always: resource 
 space, CPU time, file size, no core files), death with the grader. When the grader is root and
 the request asks for it, also: a PID namespace (one extra process as its init, so killing the
 child kills everything it started, even processes that left its process group), a network
-namespace (no interface but a loopback that is down), a mount namespace (``mounts.build_view``:
-project and temporary files out of sight, everything read-only but the child's own folders),
-``no_new_privs``, then the switch to an unprivileged user. What could not be set up is returned
-as warnings; the parent logs them.
+namespace (no interface but a loopback that is down), an IPC namespace (System V objects and
+POSIX message queues of its own, gone with it), a mount namespace with an allowlist view of the
+filesystem (``view``), a fresh session keyring and a seccomp filter on the keyring calls
+(``confine``), ``no_new_privs``, then the switch to an unprivileged user. What could not be set
+up is returned as warnings; the parent logs them.
 
 It runs here rather than in ``subprocess``'s ``preexec_fn`` because preexec_fn is unsafe in a
-parent with threads (a batch grader runs several children at once); the effect is the same,
-since nothing of the student's runs before it.
+parent with threads (a batch grader runs several children at once), and a fork server must be
+able to enter it after a plain fork; the effect is the same, since nothing of the student's runs
+before it.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import mounts
+from . import confine, view
 
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -100,8 +103,9 @@ def enter_pid_namespace(event_fd: int) -> None:
         die_with_parent()
 
 
-def drop_privileges(uid: int, gid: int, nproc: int) -> None:
-    """Become ``uid``/``gid`` for good, with no supplementary groups and no way back."""
+def drop_privileges(uid: int, gid: int, nproc: int) -> list[str]:
+    """Become ``uid``/``gid`` for good, with no supplementary groups and no way back, in a
+    session keyring of its own and without the keyring calls; return what could not be set."""
     _call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     os.setgroups([])
@@ -109,38 +113,54 @@ def drop_privileges(uid: int, gid: int, nproc: int) -> None:
     os.setuid(uid)
     if os.getuid() != uid or os.geteuid() != uid or os.getegid() != gid:
         raise OSError("the switch to the sandbox user did not take")
-    die_with_parent()  # the setting is cleared by a change of credentials
-
-
-def enter_namespaces(config: dict[str, Any], *, event_fd: int, base: Path) -> list[str]:
-    """PID, network and mount namespaces, each if the kernel allows; return what failed."""
     warnings = []
+    for step, what in (
+        (confine.join_session_keyring, "no session keyring of its own"),
+        (confine.deny_keyrings, "keyring calls not filtered, the user keyring is shared"),
+    ):
+        try:
+            step()
+        except OSError as error:
+            warnings.append(f"{what} ({error})")
+    die_with_parent()  # the setting is cleared by a change of credentials
+    return warnings
+
+
+def enter_namespaces(
+    config: dict[str, Any], *, event_fd: int, base: Path
+) -> tuple[list[str], set[str]]:
+    """PID, network, IPC and mount namespaces, each if the kernel allows; return what failed
+    (warnings) and what took effect ("pid", "net", "ipc", "mount")."""
+    warnings, isolated = [], set()
     try:
         enter_pid_namespace(event_fd)
-        new_pid = True
+        isolated.add("pid")
     except OSError as error:
         warnings.append(f"no PID namespace ({error})")
-        new_pid = False
-    try:
-        _call("unshare", CLONE_NEWNET)
-    except OSError as error:
-        warnings.append(f"no network namespace, the child can reach the network ({error})")
+    for flag, name, what in (
+        (CLONE_NEWNET, "net", "no network namespace, the child can reach the network"),
+        (CLONE_NEWIPC, "ipc", "no IPC namespace, System V objects the child makes outlive it"),
+    ):
+        try:
+            _call("unshare", flag)
+            isolated.add(name)
+        except OSError as error:
+            warnings.append(f"{what} ({error})")
     try:
         _call("unshare", CLONE_NEWNS)
         sys.path[:] = [os.path.realpath(p) for p in sys.path]
-        keep = sorted({Path(p) for p in sys.path if os.path.exists(p)} | {base})
-        mounts.build_view(
-            keep=keep,
-            hide=[Path(p) for p in config["hide"]],
-            writable=[base / "home", base / "results"],
-            stage=base / "stage",
+        plan = view.plan_view(
+            config,
+            workspace=base,
+            python_paths=view.python_paths(),
             uid=config["drop"]["uid"],
             gid=config["drop"]["gid"],
-            new_proc=new_pid,
         )
+        view.enter_view(plan, stage=base / "stage", new_proc="pid" in isolated)
+        isolated.add("mount")
     except OSError as error:
         warnings.append(f"no private filesystem view, the child sees and may write more ({error})")
-    return warnings
+    return warnings, isolated
 
 
 def check_readable(paths: list[str]) -> None:
@@ -153,19 +173,22 @@ def check_readable(paths: list[str]) -> None:
             )
 
 
-def enter_sandbox(config: dict[str, Any], *, event_fd: int, base: Path) -> list[str]:
-    """Apply ``config`` (the request's "sandbox" part) to this process; return warnings."""
+def enter_sandbox(
+    config: dict[str, Any], *, event_fd: int, base: Path
+) -> tuple[list[str], set[str]]:
+    """Apply ``config`` (the request's "sandbox" part) to this process; return warnings and the
+    namespaces that took effect."""
     die_with_parent()
     os.umask(0o022)
     set_rlimits(config["rlimits"])
     drop = config.get("drop")
     if not drop:
-        return []
+        return [], set()
     readable = [p for p in sys.path if os.path.exists(p)]  # as root: what exists at all
-    warnings = []
+    warnings, isolated = [], set()
     if config.get("namespaces", True):
-        warnings = enter_namespaces(config, event_fd=event_fd, base=base)
-    drop_privileges(drop["uid"], drop["gid"], config["rlimits"]["nproc"])
+        warnings, isolated = enter_namespaces(config, event_fd=event_fd, base=base)
+    warnings += drop_privileges(drop["uid"], drop["gid"], config["rlimits"]["nproc"])
     os.chdir(base / "home")  # the old cwd is on the mount that the writable bind now covers
     check_readable([os.path.realpath(p) for p in readable])
-    return warnings
+    return warnings, isolated

@@ -8,8 +8,9 @@ reads ``request.json``, enters the sandbox (``limits``), imports numpy and torch
 patches, loads the probe modules, then imports the student's ``submission.py`` and runs the calls
 one by one, writing each record as soon as the call ends (``transport``).
 
-Events go to the parent, one ASCII line each, on the pipe EVENT_FD: ``warn TEXT`` and ``fatal``
-(trusted: nothing of the student's has run yet), then ``importing N``, ``imported N`` or
+Events go to the parent, one ASCII line each, on the pipe EVENT_FD: ``warn TEXT``, ``isolated
+LIST`` (the namespaces that took effect) and ``fatal`` (trusted: nothing of the student's has run
+yet), then ``importing N``, ``imported N`` or
 ``import_failed N``, ``start I N`` and ``done I N`` per call, and ``end``; N is the size of the
 output file at that moment, so the parent can tell which call printed what. The student's code
 can write to that pipe too; the parent checks every line against what it expects next.
@@ -195,8 +196,10 @@ def write_record(results: Path, index: int, record: dict, arrays: dict) -> None:
 def start(base: Path, events: Events) -> dict[str, Any]:
     """The trusted part: read the request, enter the sandbox, import what the probes need."""
     request = json.loads((base / "request.json").read_text())
-    for warning in enter_sandbox(request["sandbox"], event_fd=events.fd, base=base):
+    warnings, isolated = enter_sandbox(request["sandbox"], event_fd=events.fd, base=base)
+    for warning in warnings:
         events.send("warn " + warning)
+    events.send("isolated " + (",".join(sorted(isolated)) or "-"))
     import numpy  # noqa: F401
     import torch
 

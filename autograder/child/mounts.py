@@ -1,30 +1,25 @@
-"""Child side: the filesystem the child sees, built in its own mount namespace (Linux, as root).
+"""Child side: the mount system calls the view is built with (Linux, as root, in a private mount
+namespace), through ctypes: mount(2), umount2(2), pivot_root(2), mount_setattr(2).
 
-``build_view`` turns a fresh mount namespace into a view where
-
-- the directories in ``hide`` (the project, the system temporary directory) are covered by an
-  empty tmpfs that holds only the paths the child needs (``keep``: its Python, its packages, its
-  own workspace), bound at their usual places;
-- a directory on the way to a kept path that the sandbox user could not enter (``/root`` is 0700
-  when Python lives in ``/root/.pyenv``) is covered the same way, so the kept paths stay reachable
-  and the rest of the directory stays out of sight;
-- ``/proc`` shows only the child's processes (when it has its own PID namespace);
-- everything is read-only except the ``writable`` folders (the child's home and results).
-
-Nothing here changes the host's mounts: the namespace is private and dies with the child.
+Nothing here decides what the child sees: that is ``view``. Every call raises OSError with the
+path in its message; nothing here changes the host's mounts, since the namespace is private
+(``make_private``) and dies with the child.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import stat
-from collections.abc import Sequence
 from pathlib import Path
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
-SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
+MNT_DETACH = 2
+AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = -100, 0x8000, 1
+SYS_MOUNT_SETATTR = {"x86_64": 442, "aarch64": 442}
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+LOCKED_FLAGS = (("nosuid", MS_NOSUID), ("nodev", MS_NODEV), ("noexec", MS_NOEXEC))
+"""Per-mount flags a read-only remount must repeat (the kernel refuses to drop them)."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [
@@ -34,6 +29,8 @@ _libc.mount.argtypes = [
     ctypes.c_ulong,
     ctypes.c_char_p,
 ]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.syscall.restype = ctypes.c_long
 
 
 class _MountAttr(ctypes.Structure):
@@ -45,106 +42,88 @@ class _MountAttr(ctypes.Structure):
     ]
 
 
-def _encode(text: str | None) -> bytes | None:
+def _encode(text: str | Path | None) -> bytes | None:
     return None if text is None else os.fsencode(text)
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+def _fail(what: str) -> OSError:
+    errno = ctypes.get_errno()
+    return OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def mount(
+    source: str | Path | None,
+    target: str | Path,
+    fstype: str | None,
+    flags: int,
+    data: str = "",
+) -> None:
     """mount(2); raises OSError."""
     if _libc.mount(_encode(source), _encode(target), _encode(fstype), flags, _encode(data or None)):
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+        raise _fail(f"mount {source} on {target}")
 
 
-def can_enter(path: Path, uid: int, gid: int) -> bool:
-    """Whether ``uid``/``gid`` (no supplementary groups) may search the directory ``path``."""
-    info = path.stat()
-    if info.st_uid == uid:
-        return bool(info.st_mode & stat.S_IXUSR)
-    if info.st_gid == gid:
-        return bool(info.st_mode & stat.S_IXGRP)
-    return bool(info.st_mode & stat.S_IXOTH)
+def make_private() -> None:
+    """Stop mount events propagating between this namespace and the host's, both ways."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
-def blocked_ancestor(path: Path, uid: int, gid: int) -> Path | None:
-    """The first directory on the way to ``path`` that ``uid`` cannot enter, if any."""
-    for ancestor in reversed(path.parents):
-        if not can_enter(ancestor, uid, gid):
-            return ancestor
-    return None
+def bind(source: Path, target: Path, *, recursive: bool = True) -> None:
+    """Bind ``source`` on ``target`` (which must exist and be of the same kind)."""
+    mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
 
 
-def is_under(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+def tmpfs(target: Path, options: str, flags: int = MS_NOSUID | MS_NODEV) -> None:
+    """A fresh tmpfs on ``target``; ``options`` like "mode=0755,size=1m"."""
+    mount("tmpfs", target, "tmpfs", flags, options)
 
 
-def plan_covers(keep: Sequence[Path], hide: Sequence[Path], uid: int, gid: int) -> list[Path]:
-    """The directories to cover, outermost first: hidden ones and blocked ancestors of kept
-    paths. A hidden directory that is itself kept, or inside a kept path, is not covered unless
-    it is strictly inside one (then it is emptied)."""
-    covers = {h for h in hide if h.is_dir() and h not in keep}
-    covers |= {b for k in keep if (b := blocked_ancestor(k, uid, gid)) is not None}
-    ordered, done = [], []
-    for folder in sorted(covers, key=lambda p: len(p.parts)):
-        inside_kept = any(is_under(folder, k) for k in keep)
-        if any(is_under(folder, d) for d in done) and not inside_kept:
-            continue  # already out of sight, and not reachable through a kept path
-        ordered.append(folder)
-        done.append(folder)
-    return ordered
+def _mount_points_under(root: Path) -> list[tuple[str, set[str]]]:
+    """(mount point, options) of every mount at or under ``root``, outermost first."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        point = fields[4].encode().decode("unicode_escape")
+        if point == str(root) or point.startswith(str(root).rstrip("/") + "/"):
+            found.append((point, set(fields[5].split(","))))
+    return sorted(found, key=lambda item: item[0].count("/"))
 
 
-def cover(folder: Path, keep: Sequence[Path], stage: Path) -> None:
-    """Mount an empty tmpfs on ``folder`` holding only the kept paths under it."""
-    mount("tmpfs", str(stage), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=4096")
-    kept = sorted(k for k in keep if folder in k.parents)
-    kept = [k for k in kept if not any(o in k.parents for o in kept)]
-    for path in kept:
-        target = stage / path.relative_to(folder)
-        for parent in reversed(target.relative_to(stage).parents):
-            (stage / parent).mkdir(mode=0o755, exist_ok=True)
-        if path.is_dir():
-            target.mkdir(mode=0o755)
-        else:
-            target.touch(mode=0o644)
-        mount(str(path), str(target), None, MS_BIND | MS_REC)
-    mount(str(stage), str(folder), None, MS_MOVE)
-
-
-def make_read_only() -> None:
-    """Make every mount read-only: mount_setattr(2) on / recursively, else remount each."""
-    attr = _MountAttr(attr_set=MOUNT_ATTR_RDONLY)
-    size = ctypes.sizeof(attr)
-    if (
-        _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr), size)
-        == 0
+def set_read_only(root: Path, *, recursive: bool = True, read_only: bool = True) -> None:
+    """Make the mount at ``root`` (and, with ``recursive``, every mount under it) read-only, or
+    writable again: mount_setattr(2) where the kernel has it (5.12), else one remount each."""
+    attr = _MountAttr(attr_set=MOUNT_ATTR_RDONLY if read_only else 0)
+    if not read_only:
+        attr.attr_clr = MOUNT_ATTR_RDONLY
+    number = SYS_MOUNT_SETATTR.get(os.uname().machine)
+    flags = AT_RECURSIVE if recursive else 0
+    if number is not None and not _libc.syscall(
+        number, AT_FDCWD, _encode(root), flags, ctypes.byref(attr), ctypes.sizeof(attr)
     ):
         return
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].encode().decode("unicode_escape")
-        options = set(line.split()[5].split(","))
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        flags |= sum(f for o, f in (("nosuid", 2), ("nodev", 4), ("noexec", 8)) if o in options)
-        mount(None, point, None, flags)
+    points = _mount_points_under(root) if recursive else [(str(root), _options_of(root))]
+    for point, options in points:
+        extra = sum(flag for name, flag in LOCKED_FLAGS if name in options)
+        mount(None, point, None, MS_REMOUNT | MS_BIND | extra | (MS_RDONLY if read_only else 0))
 
 
-def build_view(
-    *,
-    keep: Sequence[Path],
-    hide: Sequence[Path],
-    writable: Sequence[Path],
-    stage: Path,
-    uid: int,
-    gid: int,
-    new_proc: bool,
-) -> None:
-    """Build the child's view (see the module's docstring); call in a fresh mount namespace."""
-    mount(None, "/", None, MS_REC | MS_PRIVATE)
-    if new_proc:
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for folder in plan_covers(keep, hide, uid, gid):
-        cover(folder, keep, stage)
-    make_read_only()
-    for folder in writable:
-        mount(str(folder), str(folder), None, MS_BIND)
-        mount(None, str(folder), None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+def _options_of(point: Path) -> set[str]:
+    for found, options in _mount_points_under(point):
+        if found == str(point):
+            return options
+    return set()
+
+
+def pivot_root(new_root: Path) -> None:
+    """Make ``new_root`` (a mount point) the root and detach the old one entirely: nothing of the
+    host's tree stays reachable. Falls back to MS_MOVE and chroot where pivot_root is refused (a
+    root filesystem that is an initramfs)."""
+    os.chdir(new_root)
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is not None and not _libc.syscall(number, b".", b"."):
+        if _libc.umount2(b".", MNT_DETACH):
+            raise _fail("detaching the old root")
+    else:
+        mount(new_root, "/", None, MS_MOVE)
+        os.chroot(".")
+    os.chdir("/")

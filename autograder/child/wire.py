@@ -38,8 +38,29 @@ MAX_TEXT = 4000
 """Longest error message kept from a child's record (longer ones are cut)."""
 
 
+SURROGATES = re.compile("[\ud800-\udfff]")
+"""Code points that UTF-8 cannot encode (a lone surrogate from ``"\\ud800"`` in JSON, or from
+bytes decoded with ``surrogateescape``)."""
+
+
 class TransportError(Exception):
     """A file from the child that the parent refuses; the message says why."""
+
+
+def clean_text(text: str) -> str:
+    """``text`` as valid Unicode: every surrogate code point becomes U+FFFD."""
+    return SURROGATES.sub("\ufffd", text)
+
+
+def clean_strings(value: Any) -> Any:
+    """A JSON-like value with every string in it (keys too) passed through ``clean_text``."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_strings(k): clean_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_strings(v) for v in value]
+    return value
 
 
 # --- both sides -------------------------------------------------------------------------------
@@ -93,5 +114,7 @@ def to_json_default(value: Any) -> Any:
 
 
 def encode_json(record: dict[str, Any]) -> bytes:
-    """A record as UTF-8 JSON (NaN and infinities allowed, as Python's json reads them)."""
-    return json.dumps(record, default=to_json_default, ensure_ascii=False).encode()
+    """A record as UTF-8 JSON (NaN and infinities allowed, as Python's json reads them); a
+    string that UTF-8 cannot encode (a lone surrogate) has it replaced by U+FFFD."""
+    text = json.dumps(record, default=to_json_default, ensure_ascii=False)
+    return clean_text(text).encode()

@@ -124,17 +124,34 @@ class SandboxLimits:
     """Wall-clock budget of a question that ``budgets`` does not name."""
     import_budget_s: float = 60.0
     """Wall-clock budget for starting the child: Python, torch and the student's module."""
+    total_budget_s: float = 180.0
+    """Wall-clock budget of the whole ``run_probes``: start-ups, imports and every question
+    together. When it runs out, the call running is stopped and every call not yet run is
+    reported as not run for that reason; the rest of the grade stands. Three minutes keeps a
+    submission that hangs everywhere well inside Gradescope's default 10 minutes."""
     drop_privileges: bool | None = None
     """Run the child as ``nobody`` in its own namespaces; None means "when the grader is root"."""
     namespaces: bool = True
-    """When dropping privileges, also enter PID, network and mount namespaces (they need
+    """When dropping privileges, also enter PID, network, IPC and mount namespaces (they need
     CAP_SYS_ADMIN; where they fail the child runs without them and a warning is logged)."""
     hide_paths: tuple[str, ...] | None = None
-    """Directories the child must not see, when it gets a mount namespace. None means the
-    project's root and the system temporary directory (keeping what the child needs)."""
+    """Secret paths: wherever one falls inside what the child's view shows, it is shown empty.
+    None means the project's root and the system temporary directory."""
+    hide_packages: tuple[str, ...] = ("autograder", "reference", "nmt_autograder")
+    """Packages and distributions shown empty in every site-packages folder the child sees
+    (the grader's own code, the reference solution, the project's dist-info)."""
+    read_only_paths: tuple[str, ...] = ()
+    """Host folders or files the child may read (data a probe needs), at their usual paths."""
+    tmp_mb: int = 16
+    """Size of the child's private ``/tmp`` (memory: a tmpfs counts against the machine)."""
     max_json_bytes: int = 1 << 20
     """Largest JSON result the parent reads."""
     max_array_bytes: int = 16 << 20
     """Largest array file the parent reads."""
+    max_record_bytes: int = 32 << 20
+    """Largest sum of the array files of one call's record."""
+    max_total_array_bytes: int = 64 << 20
+    """Largest sum of the array files the parent reads in one ``run_probes`` (the parent keeps
+    them all: this bounds its memory whatever the child writes)."""
     output_tail_bytes: int = 4096
     """How much of a call's printed output the parent keeps."""

@@ -6,7 +6,9 @@ has a wall-clock budget, counted from the moment the parent waits for its first 
 When a call times out, crashes, is killed for memory or garbles the event pipe, the child's
 process group is killed, the call gets that status, the question's later calls get "not_run",
 and the questions after it go to a fresh child. A submission that fails to import fails every
-call, in the same child (it would fail again in another).
+call, in the same child (it would fail again in another). The whole run has a total budget
+(``SandboxLimits.total_budget_s``): when it runs out, the call running is stopped ("timeout") and
+every call not yet run is "not_run", both with ``ProbeError.type == "BudgetExhausted"``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import os
 import pwd
 import site
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .model import ProbeCall, ProbeResult, SandboxError, SandboxLimits
-from .session import Run, Session
+from .session import Run, Session, fail_out_of_budget
 from .transport import TransportError, check_array
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +46,7 @@ def run_probes(
     Raises ValueError for malformed calls and SandboxError when the sandbox cannot run at all.
     """
     _check_calls(calls)
+    started = time.monotonic()
     user = _sandbox_user(limits)
     run = Run(
         source=module_source,
@@ -53,10 +57,15 @@ def run_probes(
         user=user,
         sandbox=_sandbox_config(limits, user),
         site_packages=tuple(p for p in site.getsitepackages() if os.path.isdir(p)),
+        deadline=started + limits.total_budget_s,
+        array_bytes_left=[limits.max_total_array_bytes],
     )
     results: dict[int, ProbeResult] = {}
     pending = _by_question(calls)
     while pending:
+        if time.monotonic() >= run.deadline:
+            fail_out_of_budget(pending, results, limits)
+            break
         pending = Session(run, pending, results).run_all()
     return [results[index] for index in range(len(calls))]
 
@@ -116,4 +125,7 @@ def _sandbox_config(limits: SandboxLimits, user: tuple[int, int] | None) -> dict
         "drop": None if user is None else {"uid": user[0], "gid": user[1]},
         "namespaces": limits.namespaces,
         "hide": [str(Path(p).resolve()) for p in hide],
+        "hide_packages": list(limits.hide_packages),
+        "read_only": [str(Path(p).resolve()) for p in limits.read_only_paths],
+        "tmp_bytes": limits.tmp_mb << 20,
     }

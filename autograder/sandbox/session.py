@@ -13,8 +13,9 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from . import cleanup
 from .model import (
     CHILD_KINDS,
     ErrorKind,
@@ -57,6 +58,10 @@ class Run:
     user: tuple[int, int] | None
     sandbox: dict
     site_packages: tuple[str, ...]
+    deadline: float
+    """When the whole run's budget (``SandboxLimits.total_budget_s``) ends, time.monotonic()."""
+    array_bytes_left: list[int]
+    """What is left of ``SandboxLimits.max_total_array_bytes`` (one mutable counter)."""
 
     def budget(self, question: str) -> float:
         return float(self.budgets.get(question, self.limits.default_budget_s))
@@ -142,11 +147,39 @@ def fail_all(
         results[index] = result(call, status, problem, output=output)
 
 
+BUDGET_TYPE = "BudgetExhausted"
+"""ProbeError.type of a call stopped, or never run, because the run's total budget ran out."""
+
+
+def out_of_budget(limits: SandboxLimits, *, running: bool) -> ProbeError:
+    """Why a call got no answer when the run's total budget ran out: it was running (timeout),
+    or it never started (not_run)."""
+    total = f"{limits.total_budget_s:g} s"
+    if running:
+        message = f"the grading's total time budget ({total}) ran out during this call"
+        return ProbeError(BUDGET_TYPE, message, None, ErrorKind.TIMEOUT)
+    message = f"not graded: the grading's total time budget ({total}) ran out before this call"
+    return ProbeError(BUDGET_TYPE, message, None, ErrorKind.NOT_RUN)
+
+
+def fail_out_of_budget(calls: Pending, results: dict, limits: SandboxLimits) -> None:
+    """Record every call of ``calls`` as never run for lack of time."""
+    fail_all(calls, results, "not_run", out_of_budget(limits, running=False))
+
+
+def _start_ticks(child: Child) -> int:
+    try:
+        return cleanup.start_ticks(child.process.pid)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 class Session:
     """One child running some of the calls."""
 
     def __init__(self, run: Run, pending: Pending, results: dict[int, ProbeResult]) -> None:
         self.run, self.pending, self.results = run, pending, results
+        self.isolated: set[str] = set()
         workspace = create_workspace(
             run.source,
             pending,
@@ -156,10 +189,12 @@ class Session:
             user=run.user,
         )
         try:
+            started = time.time()
             self.child = Child.start(workspace)
         except BaseException:
             workspace.close()
             raise
+        self.identity = cleanup.ChildIdentity(None, run.owner, _start_ticks(self.child), started)
 
     def locate(self, lineno: int | None) -> object:
         if lineno is None:
@@ -198,18 +233,22 @@ class Session:
     def run_all(self) -> Pending:
         """Run the calls; record their results; return the calls left for a fresh child."""
         try:
-            deadline = time.monotonic() + self.run.limits.import_budget_s
+            deadline = min(time.monotonic() + self.run.limits.import_budget_s, self.run.deadline)
             offset = self.start(deadline)
-            if not self.import_module(deadline, offset):
+            if offset is None or not self.import_module(deadline, offset):
                 return []
             question, question_deadline = None, 0.0
             for position, (index, call) in enumerate(self.pending):
                 if call.question != question:
                     question = call.question
-                    question_deadline = time.monotonic() + self.run.budget(question)
+                    own = time.monotonic() + self.run.budget(question)
+                    question_deadline = min(own, self.run.deadline)
                 failure = self.run_call(index, call, question_deadline)
                 if failure is not None:
                     rest = self.pending[position + 1 :]
+                    if failure.verb == "ran out of time":
+                        fail_out_of_budget(rest, self.results, self.run.limits)
+                        return []
                     same = [(i, c) for i, c in rest if c.question == question]
                     message = f"not run: question {question} stopped after a call {failure.verb}"
                     problem = ProbeError("NotRun", message, None, ErrorKind.NOT_RUN)
@@ -219,19 +258,39 @@ class Session:
             return []
         finally:
             self.child.close()
+            cleanup.after_child(
+                self.identity,
+                isolated_ipc="ipc" in self.isolated,
+                isolated_files="mount" in self.isolated,
+            )
             self.child.workspace.close()
 
-    def start(self, deadline: float) -> int:
-        """Wait for the trusted part of the child; return the output size at ``importing``.
+    def out_of_time(self) -> bool:
+        """Whether the run's total budget is spent."""
+        return time.monotonic() >= self.run.deadline
+
+    def start(self, deadline: float) -> int | None:
+        """Wait for the trusted part of the child; return the output size at ``importing``, or
+        None when the run's budget ran out first (every call is then failed for it).
         Raises SandboxError when it fails: that is the grader's problem, not the student's."""
         while True:
             event = next_event(self.child, deadline)
             if isinstance(event, str) and event.startswith("warn "):
                 log.warning("sandbox: %s", event[5:])
                 continue
+            if isinstance(event, str) and event.startswith("isolated "):
+                self.isolated = set(event[9:].split(",")) - {"-"}
+                if "pid" in self.isolated:
+                    namespace = cleanup.pid_namespace_for_children(self.child.process.pid)
+                    self.identity = replace(self.identity, pid_namespace=namespace)
+                continue
             offset = offset_of(event, "importing")
             if offset is not None:
                 return offset
+            if isinstance(event, Timeout) and self.out_of_time():
+                self.child.kill()
+                fail_out_of_budget(self.pending, self.results, self.run.limits)
+                return None
             if isinstance(event, Timeout):
                 budget = self.run.limits.import_budget_s
                 raise SandboxError(f"the sandbox child did not start in {budget:g} s")
@@ -259,6 +318,9 @@ class Session:
             fail_all(self.pending, self.results, "error", problem, self.output(start, offset))
             return False
         failure = self.stop(event, self.run.limits.import_budget_s)
+        if isinstance(event, Timeout) and self.out_of_time():
+            fail_out_of_budget(self.pending, self.results, self.run.limits)
+            return False
         message = f"while importing the notebook: {failure.message}"
         if isinstance(event, Timeout):
             message = f"the notebook took more than {self.run.limits.import_budget_s:g} s to import"
@@ -285,6 +347,9 @@ class Session:
         problem = ProbeError(
             KINDS[failure.status], failure.message, None, ERROR_KINDS[failure.status]
         )
+        if isinstance(event, Timeout) and self.out_of_time():
+            failure = Failure("timeout", problem.message, "ran out of time")
+            problem = out_of_budget(self.run.limits, running=True)
         self.results[index] = result(
             call, failure.status, problem, time.monotonic() - began, self.output(start)
         )
@@ -299,7 +364,9 @@ class Session:
                 max_json_bytes=limits.max_json_bytes,
                 max_array_bytes=limits.max_array_bytes,
                 owner=self.run.owner,
+                max_record_bytes=min(limits.max_record_bytes, self.run.array_bytes_left[0]),
             )
+            self.run.array_bytes_left[0] -= sum(a.nbytes for a in arrays.values())
         except TransportError as error:
             message = f"the call's result was refused: {error}"
             problem = ProbeError("InvalidResult", message, None, ErrorKind.INVALID_RESULT)

@@ -24,6 +24,7 @@ from autograder.child.wire import (
     STATUSES,
     TransportError,
     check_array,
+    clean_strings,
 )
 
 __all__ = ["TransportError", "check_array", "read_import_error", "read_result"]
@@ -89,9 +90,10 @@ def decode_array(name: str, payload: bytes) -> np.ndarray:
 
 
 def decode_json(name: str, payload: bytes) -> dict[str, Any]:
-    """Parse a JSON object; anything else is refused."""
+    """Parse a JSON object, every string in it made valid Unicode (a ``"\\ud800"`` escape
+    would otherwise carry a lone surrogate into the reports); anything else is refused."""
     try:
-        value = json.loads(payload.decode("utf-8"))
+        value = clean_strings(json.loads(payload.decode("utf-8")))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise TransportError(f"{name} is not valid JSON ({type(error).__name__})") from None
     if not isinstance(value, dict):
@@ -116,13 +118,22 @@ def parse_error(value: Any) -> dict[str, Any] | None:
 
 
 def read_result(
-    dir_fd: int, index: int, *, max_json_bytes: int, max_array_bytes: int, owner: int | None
+    dir_fd: int,
+    index: int,
+    *,
+    max_json_bytes: int,
+    max_array_bytes: int,
+    owner: int | None,
+    max_record_bytes: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and validate the record of call ``index``: (record, arrays).
 
     The record has ``status`` (one of ``STATUSES``), ``data`` (an object), ``arrays`` (names)
-    and ``error`` (None or {type, message, lineno}). Raises TransportError on anything else.
+    and ``error`` (None or {type, message, lineno}). Every array file is checked against its
+    cap before it is read (its size on disk, then its header), and all of them together against
+    ``max_record_bytes``. Raises TransportError on anything else.
     """
+    left = max_record_bytes if max_record_bytes is not None else 256 * (max_array_bytes + 4096)
     record = decode_json(
         f"{index}.json", open_untrusted(dir_fd, f"{index}.json", max_json_bytes, owner)
     )
@@ -137,7 +148,9 @@ def read_result(
     for name in names:
         if not isinstance(name, str) or not NAME.fullmatch(name) or name in arrays:
             raise TransportError(f"the record names an invalid array {str(name)[:70]!r}")
-        payload = open_untrusted(dir_fd, f"{index}.{name}.npy", max_array_bytes + 4096, owner)
+        cap = min(max_array_bytes + 4096, left)
+        payload = open_untrusted(dir_fd, f"{index}.{name}.npy", cap, owner)
+        left -= len(payload)
         arrays[name] = decode_array(name, payload)
         if arrays[name].nbytes > max_array_bytes:
             raise TransportError(f"array {name!r} is larger than {max_array_bytes} bytes")

@@ -33,6 +33,7 @@ from typing import Any
 
 from autograder.child.wire import encode_array, write_atomic
 
+from .cleanup import remove_tree
 from .model import ProbeCall, SandboxError
 
 CHILD_PACKAGE = "autograder.child"
@@ -112,7 +113,7 @@ class Workspace:
         for fd in (self.results_fd, self.output_fd, self.output_read_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
 
 
 def create_workspace(
@@ -151,7 +152,7 @@ def create_workspace(
         output_read_fd = os.open(base / "output.txt", os.O_RDONLY | os.O_CLOEXEC)
         results_fd = os.open(base / "results", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except BaseException:
-        shutil.rmtree(base, ignore_errors=True)
+        remove_tree(base)
         raise
     return Workspace(base, results_fd, output_fd, output_read_fd)
 

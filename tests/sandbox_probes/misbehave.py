@@ -170,3 +170,139 @@ def spin(module: types.ModuleType, *, seconds: float, ignore_sigxcpu: bool = Fal
     while time.process_time() < end:
         pass
     return {"spun": seconds}, {}
+
+
+def _walk_files(top: str):
+    """Every path under ``top`` (links not followed), /proc's and /sys's contents left out."""
+    for folder, dirs, files in os.walk(top, onerror=lambda error: None):
+        if folder in ("/proc", "/sys"):
+            dirs[:] = []
+        for name in dirs + files:
+            yield os.path.join(folder, name)
+
+
+def _under(path: str, prefixes: list[str]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+@probe("walk")
+def walk(
+    module: types.ModuleType,
+    *,
+    allowed: list[str],
+    markers_hex: list[str],
+    unread: list[str] = (),
+    top: str = "/",
+) -> ProbeOutput:
+    """Walk the whole filesystem and try to read everything: the paths outside ``allowed`` (at
+    most 500), and every readable file whose first 4 KB hold one of the markers (given in hex,
+    so that the request itself does not hold them). Files under ``unread`` (the interpreter's
+    thousands of files) are listed but not read, to keep the walk short."""
+    outside, found, seen, readable = [], [], 0, 0
+    allowed = [p.rstrip("/") for p in allowed]
+    unread = [p.rstrip("/") for p in unread]
+    tokens = [bytes.fromhex(m) for m in markers_hex]
+    for path in _walk_files(top):
+        seen += 1
+        if not _under(path, allowed) and len(outside) < 500:
+            outside.append(path)
+        if path.startswith(("/proc/", "/sys/", "/dev/")) or _under(path, unread):
+            continue
+        if os.path.islink(path):
+            continue
+        try:
+            with open(path, "rb", buffering=0) as f:
+                head = f.read(4096)
+        except OSError:
+            continue
+        readable += 1
+        if any(token in head for token in tokens):
+            found.append(path)
+    return {"outside": outside, "found": found, "seen": seen, "readable": readable}, {}
+
+
+@probe("leave_behind")
+def leave_behind(module: types.ModuleType, *, token: str) -> ProbeOutput:
+    """Leave ``token`` in every channel that could outlive the grading (``channels``)."""
+    from .channels import leave_behind as leave
+
+    return {"done": leave(token)}, {}
+
+
+@probe("pick_up")
+def pick_up(module: types.ModuleType) -> ProbeOutput:
+    """Read what an earlier grading left in those channels."""
+    from .channels import pick_up as pick
+
+    return {"found": pick()}, {}
+
+
+@probe("listdir")
+def listdir(module: types.ModuleType, *, path: str) -> ProbeOutput:
+    return {"entries": sorted(os.listdir(path))}, {}
+
+
+@probe("litter")
+def litter(module: types.ModuleType, *, depth: int) -> ProbeOutput:
+    """Leave a workspace that is hard to remove: a tree ``depth`` folders deep (deeper than any
+    path may be long), folders with mode 000, names with newlines and invalid UTF-8, an open
+    file, a FIFO, a link to the root."""
+    os.mkdir("deep")
+    fd = os.open("deep", os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+    for name in (b"new\nline", b"bad-\xff-utf8", b"-rf", b" "):
+        with open(os.fsdecode(name), "w") as f:
+            f.write("x")
+    os.makedirs("locked/inner/more")
+    open("locked/inner/file", "w").close()
+    os.chmod("locked/inner", 0)
+    os.chmod("locked", 0)
+    os.mkfifo("fifo")
+    os.symlink("/", "root-link")
+    keep = open("still-open", "w")  # noqa: SIM115 - left open on purpose
+    keep.write("open")
+    _kept.append(keep)
+    return {"depth": depth}, {}
+
+
+_kept: list[Any] = []
+
+
+@probe("forge_array")
+def forge_array(module: types.ModuleType, *, how: str) -> ProbeOutput:
+    """Make the transport write an array file the parent must refuse before allocating it:
+    ``sparse`` (a header for 8 GB and a file as large as the file-size limit allows, sparse),
+    ``header`` (a header for 8 GB over a few bytes), ``many`` (three arrays of 15 MB, more than
+    a record may hold together)."""
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    header["shape"] = (1 << 30,)
+
+    def forged(array: np.ndarray) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buffer, header)
+        return buffer.getvalue() + b"\0" * 64
+
+    if how == "many":
+        block = np.zeros(15 << 17)
+        return {}, {f"a{n}": block for n in range(3)}
+    transport.encode_array = forged
+    if how == "sparse":
+        real_write = transport.write_atomic
+
+        def sparse(path, payload):  # noqa: ANN001
+            if str(path).endswith(".npy"):
+                with open(path, "wb") as f:
+                    f.write(payload)
+                    f.truncate(60 << 20)
+            else:
+                real_write(path, payload)
+
+        transport.write_atomic = sparse
+    return {}, {"x": np.zeros(3)}
