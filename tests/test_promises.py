@@ -294,7 +294,6 @@ def test_no_golden_value_is_in_the_workspace_the_child_receives(tmp_path, monkey
     create_workspace = session.create_workspace
     monkeypatch.setattr(session, "create_workspace", capture)
     graded = grade_submission(SOLUTION)
-    assert graded.score == graded.max_score > 0 and workspaces
     calls, files = [], []
     for text, inputs in workspaces:
         files.append(text)
@@ -304,6 +303,7 @@ def test_no_golden_value_is_in_the_workspace_the_child_receives(tmp_path, monkey
     goldens = load_goldens()
     assert len(calls) >= len(goldens.cases)  # every case went to a child
     assert _leaks(golden_answers(goldens), sent_values(calls, tuple(files))) == []
+    assert graded.score == graded.max_score > 0  # the calls were the real ones
 
 
 # --- results.json is valid from the first moment ----------------------------------------------
@@ -395,63 +395,80 @@ def _crash(*args, **kwargs):
 
 
 @pytest.mark.parametrize(
-    "stage",
+    ("stage", "status"),
     [
-        "bad-rubric",
-        "missing-goldens",
-        "extraction",
-        "sandbox",
-        "check-crash",
-        "judge-crash",
-        "report-crash",
+        ("bad-rubric", "error"),
+        ("missing-goldens", "error"),
+        ("extraction", "unreadable"),
+        ("sandbox", "error"),
+        ("check-crash", "graded"),  # each crashed check is recorded as the grader's error
+        ("judge-crash", "error"),
+        ("report-crash", "in_progress"),  # the final write crashed: the last good file stays
     ],
 )
-def test_results_json_is_valid_after_a_failure_at_any_stage(tmp_path, monkeypatch, stage):
-    """A failure at each stage still leaves a schema-valid results.json scoring 0.
+def test_results_json_is_valid_after_a_failure_at_any_stage(tmp_path, monkeypatch, stage, status):
+    """A failure at each stage still leaves a schema-valid results.json scoring 0, which says
+    how far grading got.
 
-    Mutation: the placeholder write removed (bad-rubric and missing-goldens then leave a file
-    only because the error path writes one; with both the placeholder write and the error
-    path's write removed, no results.json at all)."""
+    Mutation: the error path's write removed (``write()`` before ``return report`` when the
+    status is not in progress): the file still says "in_progress" after a bad rubric, missing
+    goldens, an unreadable notebook, a sandbox failure or a crash of the checks."""
     path, config = _stage(stage, tmp_path, monkeypatch)
     out = tmp_path / "out"
     try:
         grade_submission(path, out_dir=out, config=config)
     except RuntimeError:
-        assert stage == "report-crash"  # the report module itself failed: the last file stays
+        assert stage == "report-crash"
     results = _valid_results(out)
     assert results["score"] == 0
+    assert results["extra_data"]["status"] == status
 
 
 # --- float32-only code is graded correctly -----------------------------------------------------
 
-FLOAT32_ONLY = (
+FAILS_IN_FLOAT64 = (
     "        q = self.Q(queries.view(batch_size, -1, self.hidden_size))  # (B, k, H)\n",
     "        q = self.Q(queries.view(batch_size, -1, self.hidden_size))  # (B, k, H)\n"
     "        q = q @ torch.eye(self.hidden_size)  # a float32 identity: float64 matmul fails\n",
 )
+RETURNS_FLOAT32 = (
+    "        context = attention_weights @ v  # (B, k, H)\n",
+    "        context = (attention_weights @ v).float()  # (B, k, H)\n",
+)
 
 
-def test_float32_only_code_passes_every_2_2_1_check_in_float32(monkeypatch):
-    """A ScaledDotAttention that multiplies by ``torch.eye(H)`` (float32 by default) fails in
-    float64 (matmul of float64 by float32); every 2.2.1 check passes and every 2.2.1 probe says
-    it ran in float32.
-
-    Mutation: ``in_float64_or_float32`` without its retry (``return {"dtype": "float64"},
-    run(torch.float64)``): every 2.2.1 probe errors."""
-    source = _change(solution_source(), "class ScaledDotAttention", *FLOAT32_ONLY)
+def _float32_only(source: str, monkeypatch) -> None:
+    """The submission's ScaledDotAttention really fails in float64."""
     submission = types.ModuleType("float32_only")
     monkeypatch.setitem(sys.modules, "float32_only", submission)  # for its dataclasses
     exec(compile(source, "float32_only.py", "exec"), submission.__dict__)  # noqa: S102
     module = submission.ScaledDotAttention(4).double()
     x = torch.randn(2, 3, 4, dtype=torch.float64)
-    with pytest.raises(RuntimeError):  # it really fails in float64
+    with pytest.raises(RuntimeError, match="dtype"):
         module(x, x, x)
+
+
+@pytest.mark.parametrize(
+    "change", [FAILS_IN_FLOAT64, RETURNS_FLOAT32], ids=["fails-in-float64", "returns-float32"]
+)
+def test_float32_only_code_passes_every_2_2_1_check_in_float32(monkeypatch, change):
+    """A ScaledDotAttention that multiplies by ``torch.eye(H)`` (float32 by default) fails in
+    float64 (matmul of float64 by float32): the probe runs it again in float32. One that returns
+    a float32 context is graded in float32 too. Either way every 2.2.1 check passes and every
+    2.2.1 probe says it ran in float32.
+
+    Mutations of ``in_float64_or_float32``: the retry removed (``raise`` instead of running
+    again in float32): every 2.2.1 probe errors; the dtype always reported as float64: the
+    returned-float32 variant's probes say float64 and its checks use float64 tolerances."""
+    source = _change(solution_source(), "class ScaledDotAttention", *change)
+    if change is FAILS_IN_FLOAT64:
+        _float32_only(source, monkeypatch)
     probes = probe_results(source)
     cases = {c for spec in REGISTRY if spec.question == "2.2.1" for c in spec.cases}
     for case in cases:
         assert probes[case].status == "ok", probes[case].error
         assert probes[case].data["dtype"] == "float32", case
-        assert all(a.dtype == np.float32 for a in probes[case].arrays.values()), case
+        assert probes[case].arrays["context"].dtype == np.float32, case
     verdicts = judge_in_process(source)
     assert [i for i, r in verdicts.items() if r.question == "2.2.1" and not r.passed] == []
 
