@@ -103,12 +103,13 @@ def test_student_code_never_runs_in_the_grading_parent(tmp_path, monkeypatch):
     path = _with_cell(tmp_path, "witness", WITNESS.format(folder=str(witness)))
     assert "class LoadWitness" in extract_submission(path).source  # the statement is kept
     results = []
+    run_probes = engine.run_probes
 
     def spy(*args, **kwargs):
-        results.extend(engine_run_probes(*args, **kwargs))
-        return results
+        found = run_probes(*args, **kwargs)
+        results.extend(found)
+        return found
 
-    engine_run_probes = engine.run_probes
     monkeypatch.setattr(engine, "run_probes", spy)
     monkeypatch.chdir(cwd)
     graded = grade_submission(path, out_dir=tmp_path / "out")
@@ -571,8 +572,8 @@ for path, text in build_notebooks().files(out).items():
 def test_notebook_builder_gives_the_same_bytes_under_any_hash_seed(tmp_path):
     """Two processes with different ``PYTHONHASHSEED`` build byte-identical files.
 
-    Mutation: the imports cell rendered from an unsorted set (``render_imports`` iterating
-    ``set(names)`` instead of sorting): the two builds differ."""
+    Mutation: ``render_imports`` joins ``set(aliases)`` instead of ``sorted(set(aliases))``
+    (``from x import a, b`` in hash order): the two builds differ."""
     builds = {}
     for seed in ("0", "4242"):
         out = tmp_path / f"seed-{seed}"
