@@ -144,7 +144,7 @@ def encode_probed(probed: Probed, *, fingerprint: str | None = None) -> ProbeBlo
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    text = json.dumps(document, sort_keys=True)
+    text = json.dumps(document)
     return ProbeBlob(text=text, arrays=buffer.getvalue(), fingerprint=fingerprint)
 
 

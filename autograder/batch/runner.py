@@ -148,13 +148,8 @@ class _Driver:
         self.setup = setup
         self.cache = Cache(state / "cache")
         self.results: dict[str, CachedResult] = {}
-        self.counts: Counter[str] = Counter()
         self.folders: dict[str, str] = {}
-        self.hidden = tuple(
-            str(p.resolve())
-            for p in (options.source if options.source.is_dir() else None, options.out)
-            if p is not None
-        )
+        self.hidden = hidden_paths(options)
 
     def unit(self, submission: Submission) -> _Unit:
         path = submission.path

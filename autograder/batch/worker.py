@@ -4,8 +4,9 @@
 pool of worker processes and in a Ray task: it gets the notebook's bytes (a Ray node shares no
 files with the driver), writes them into a private temporary folder, runs a ``Prober`` on them
 and returns a ``ProbeBlob`` (plain JSON and ``.npz`` bytes, ``codec``) with the code's
-fingerprint (extraction runs no student code; doing it here spreads its cost over the workers). Nothing is judged or
-written here: the driver does that, so results are written in one place however the work ran.
+fingerprint (extraction runs no student code; doing it here spreads its cost over the workers).
+Nothing is judged or written here: the driver does that, so results are written in one place
+however the work ran.
 
 Workers never run student code themselves: the ``Prober`` starts one sandboxed child per
 submission. The default prober is ``autograder.engine.probe_submission``, which starts a fresh
