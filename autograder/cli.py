@@ -82,6 +82,30 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.status == "graded" else 1
 
 
+def _batch(args: argparse.Namespace) -> int:
+    """Grade a class: per-student results and feedback, the class report, resumable."""
+    from autograder.batch import BatchOptions, run_batch
+
+    options = BatchOptions(
+        source=args.input,
+        out=args.out,
+        jobs=args.jobs,
+        only=tuple(args.only or ()),
+        ray_address=args.ray,
+        config=_config(args),
+        progress=not args.quiet,
+        **({"template": args.template} if args.template else {}),
+    )
+    summary = run_batch(options)
+    if summary.skipped:
+        shown = ", ".join(summary.skipped[:5]) + (", ..." if len(summary.skipped) > 5 else "")
+        print(f"skipped {len(summary.skipped)} files that are not notebooks: {shown}")
+    print(summary.line())
+    if summary.report is not None:
+        print(f"per-student files in {args.out}/<student>/; class report: {summary.report}")
+    return 1 if summary.statuses.get("error") else 0
+
+
 def _goldens(args: argparse.Namespace) -> int:
     """Regenerate (or, with --check, compare) the golden files from the reference."""
     from autograder.goldens import GOLDENS_DIR
@@ -147,6 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
                 help="folder for results.json and feedback.md",
             )
         sub.set_defaults(run=function)
+    batch = commands.add_parser(
+        "batch",
+        help="grade a class (folder, zip or Gradescope export), in parallel and resumable",
+        description="Grade every submission of INPUT into OUT/<student>/ and write the class "
+        "report (OUT/report.html). Rerunning the same command resumes; results are cached.",
+    )
+    batch.add_argument("input", type=Path, help="folder of notebooks, Gradescope export, or zip")
+    batch.add_argument("--out", type=Path, default=Path("out/batch"), help="output folder")
+    batch.add_argument(
+        "--jobs", type=int, metavar="N", help="submissions at once (default: cores and memory)"
+    )
+    batch.add_argument(
+        "--only", nargs="+", metavar="ID", help="regrade only these students or submissions"
+    )
+    batch.add_argument("--ray", metavar="ADDRESS", help="run on this Ray cluster (host:port)")
+    batch.add_argument("--rubric", type=Path, metavar="FILE", help="another rubric file")
+    batch.add_argument(
+        "--template", type=Path, metavar="NOTEBOOK", help="the handout's notebook (not copying)"
+    )
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.set_defaults(run=_batch)
     goldens = commands.add_parser("goldens", help="regenerate the golden outputs (explicit)")
     goldens.add_argument("--check", action="store_true", help="compare instead of writing")
     goldens.set_defaults(run=_goldens)
