@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .text import clean_strings, clean_text  # noqa: F401 - the parent's reader imports both
+
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 """Array names: letters, digits, ``_.-``, at most 64 characters, not starting with a dot."""
 ARRAY_KINDS = "biufc"
@@ -38,29 +40,8 @@ MAX_TEXT = 4000
 """Longest error message kept from a child's record (longer ones are cut)."""
 
 
-SURROGATES = re.compile("[\ud800-\udfff]")
-"""Code points that UTF-8 cannot encode (a lone surrogate from ``"\\ud800"`` in JSON, or from
-bytes decoded with ``surrogateescape``)."""
-
-
 class TransportError(Exception):
     """A file from the child that the parent refuses; the message says why."""
-
-
-def clean_text(text: str) -> str:
-    """``text`` as valid Unicode: every surrogate code point becomes U+FFFD."""
-    return SURROGATES.sub("\ufffd", text)
-
-
-def clean_strings(value: Any) -> Any:
-    """A JSON-like value with every string in it (keys too) passed through ``clean_text``."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_strings(k): clean_strings(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_strings(v) for v in value]
-    return value
 
 
 # --- both sides -------------------------------------------------------------------------------

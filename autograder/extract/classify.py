@@ -129,5 +129,17 @@ def statement_text(cell: ParsedCell, k: int) -> tuple[tuple[str, int], ...]:
     )
     if alone:
         return tuple((cell.lines[n - 1], n) for n in range(start, end + 1))
-    segment = ast.get_source_segment("\n".join(cell.lines), node) or ""
+    segment = _segment(cell.lines, node)
     return tuple((line, start + i) for i, line in enumerate(segment.split("\n")))
+
+
+def _segment(lines: tuple[str, ...], node: ast.stmt) -> str:
+    """A statement's exact text, cut from its own lines by its (UTF-8) column offsets; like
+    ``ast.get_source_segment`` without joining the whole cell for each statement (a cell of
+    thousands of statements on one line would make that quadratic)."""
+    first, last = node.lineno, node.end_lineno or node.lineno
+    raw = [line.encode("utf-8", "surrogatepass") for line in lines[first - 1 : last]]
+    end = node.end_col_offset if node.end_col_offset is not None else len(raw[-1])
+    raw[-1] = raw[-1][:end]
+    raw[0] = raw[0][node.col_offset :]
+    return "\n".join(line.decode("utf-8", "surrogatepass") for line in raw)

@@ -46,6 +46,11 @@ class ParsedCell:
     """The cleaned text's syntax tree; its line numbers are the original cell's."""
 
 
+def defined_names(text: str) -> tuple[str, ...]:
+    """Functions and classes a cell's text appears to define (for a cell left out)."""
+    return tuple(_DEFINITION.findall(text))
+
+
 def parse_cell(cell: SourceCell) -> tuple[ParsedCell | BrokenCell, list[Dropped]]:
     """Clean and compile one cell; return it parsed (or broken) and the magic lines removed.
 
@@ -63,7 +68,7 @@ def parse_cell(cell: SourceCell) -> tuple[ParsedCell | BrokenCell, list[Dropped]
         except _UNCOMPILABLE as error:
             line = getattr(error, "lineno", None) or 1
             message = getattr(error, "msg", None) or str(error) or type(error).__name__
-            return BrokenCell(cell.index, line, message, tuple(_DEFINITION.findall(text))), []
+            return BrokenCell(cell.index, line, message, defined_names(text)), []
     return ParsedCell(cell.index, tuple(lines), tree), dropped
 
 

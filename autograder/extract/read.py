@@ -1,16 +1,21 @@
 """Read a submission's code cells from a notebook (nbformat 4) or a Python script.
 
-Outputs are never kept: a notebook with megabytes of saved plots costs one JSON parse.
+Outputs are never kept: a notebook with megabytes of saved plots costs one JSON parse. The file
+is size-checked before it is read (``ExtractLimits.max_notebook_bytes``), and every cell's text
+is made valid Unicode (a ``"\\ud800"`` escape in the JSON would otherwise carry a lone surrogate
+into the module, the reports and the child's workspace).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
-import nbformat
+from autograder.child.text import clean_text
 
+from .bounds import DEFAULT_LIMITS, ExtractLimits
 from .model import ExtractError, SourceCell
 
 _RESAVE = "open it in Jupyter or Colab, save it (File > Save) and submit the saved .ipynb"
@@ -19,17 +24,14 @@ _RESAVE = "open it in Jupyter or Colab, save it (File > Save) and submit the sav
 _SCRIPT_CELL_MARKER = re.compile(r"^(?:#\s?%%|# In\[[ \d]*\]:)")
 
 
-def read_cells(path: Path | str) -> list[SourceCell]:
+def read_cells(path: Path | str, *, limits: ExtractLimits = DEFAULT_LIMITS) -> list[SourceCell]:
     """Read the code cells of a .ipynb (nbformat 4) or .py submission, in order.
 
-    Raises ExtractError when the file cannot be read, is not a notebook, uses nbformat 3 or
-    another unsupported version, or holds no code.
+    Raises ExtractError when the file cannot be read, is larger than the limit, is not a
+    notebook, uses nbformat 3 or another unsupported version, or holds no code.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ExtractError("unreadable", f"could not read {path.name}: {error.strerror}") from None
+    data = read_capped(path, limits.max_notebook_bytes)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -37,7 +39,7 @@ def read_cells(path: Path | str) -> list[SourceCell]:
             "not_a_notebook", f"{path.name} is not a notebook: it is not even a text file"
         ) from None
     if path.suffix == ".py":
-        cells = _script_cells(text)
+        cells = _script_cells(clean_text(text))
     elif path.suffix == ".ipynb" or text.lstrip().startswith("{"):
         cells = _notebook_cells(text, path.name)
     else:
@@ -59,6 +61,10 @@ def _notebook_cells(text: str, name: str) -> list[SourceCell]:
         )
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ExtractError(
+            "not_a_notebook", f"{name} is not a notebook: its JSON is nested too deeply"
+        ) from None
     except json.JSONDecodeError as error:
         raise ExtractError(
             "not_a_notebook",
@@ -79,15 +85,43 @@ def _notebook_cells(text: str, name: str) -> list[SourceCell]:
     cells = data.get("cells")
     if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
         raise ExtractError("not_a_notebook", f"{name} is not a valid notebook: it has no cell list")
-    for cell in cells:  # never loaded into the module; dropping them keeps nbformat's work small
-        cell.pop("outputs", None)
-        cell.pop("attachments", None)
-    notebook = nbformat.v4.to_notebook(data)  # joins sources saved as lists of lines
     return [
-        SourceCell(index, cell.get("source", "") if isinstance(cell.get("source"), str) else "")
-        for index, cell in enumerate(notebook.cells)
+        SourceCell(index, clean_text(_source(cell)))
+        for index, cell in enumerate(cells)
         if cell.get("cell_type") == "code"
     ]
+
+
+def _source(cell: dict) -> str:
+    """A cell's text: nbformat saves it as one string or as a list of lines."""
+    source = cell.get("source", "")
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    return source if isinstance(source, str) else ""
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes; ExtractError when it cannot be read or holds more than ``max_bytes``
+    (checked before reading, and again while reading, for a file that grows)."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise ExtractError("too_large", _too_large(path.name, size, max_bytes))
+            data = f.read(max_bytes + 1)
+    except OSError as error:
+        raise ExtractError("unreadable", f"could not read {path.name}: {error.strerror}") from None
+    if len(data) > max_bytes:
+        raise ExtractError("too_large", _too_large(path.name, len(data), max_bytes))
+    return data
+
+
+def _too_large(name: str, size: int, max_bytes: int) -> str:
+    return (
+        f"{name} is too large to grade ({size / 2**20:.1f} MB; the limit is "
+        f"{max_bytes / 2**20:g} MB): clear the cells' outputs (Edit > Clear all outputs), save it "
+        "and submit it again"
+    )
 
 
 def _script_cells(text: str) -> list[SourceCell]:

@@ -20,6 +20,7 @@ Rules, per top-level statement of every cell that compiles, in notebook order:
 from __future__ import annotations
 
 import ast
+import bisect
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -120,13 +121,18 @@ def select_statements(cells: list[ParsedCell]) -> Selection:
 def _drop_superseded(statements: list[Statement], dropped: list[Dropped]) -> list[Statement]:
     """Drop each definition redefined later, unless a statement in between needs it eagerly."""
     where: dict[str, list[int]] = {}
+    eager_uses: dict[str, list[int]] = {}
     for position, s in enumerate(statements):
         if s.role == "definition":
             where.setdefault(s.node.name, []).append(position)
+        for name in s.eager:
+            eager_uses.setdefault(name, []).append(position)  # in increasing order
     superseded: set[int] = set()
     for name, positions in where.items():
+        uses = eager_uses.get(name, [])
         for earlier, later in pairwise(positions):
-            if not any(name in s.eager for s in statements[earlier + 1 : later]):
+            first_use = bisect.bisect_right(uses, earlier)
+            if first_use == len(uses) or uses[first_use] >= later:
                 superseded.add(earlier)
                 winner = cell_label(statements[later].cell_index)
                 reason = f"`{name}` is defined again in {winner}; the last definition wins"
@@ -147,23 +153,34 @@ def _keep_needed_globals(statements: list[Statement], dropped: list[Dropped]) ->
     keep = {i for i, s in enumerate(statements) if s.role in ("future", "import", "definition")}
     keep |= {i for i, s in enumerate(statements) if s.role == "block" and _has_definitions(s)}
     decided = set(keep)
-    needed = {name for i in keep for name in statements[i].eager | statements[i].lazy}
-    changed = True
-    while changed:
-        changed = False
-        for i, s in enumerate(statements):
-            if i in decided or not (s.binds & needed or s.mutates in (needed & assigned)):
+    providers: dict[str, list[int]] = {}  # name -> the statements that bind or finish it
+    for i, s in enumerate(statements):
+        for name in s.binds | ({s.mutates} if s.mutates in assigned else set()):
+            providers.setdefault(name, []).append(i)
+    needed: set[str] = set()
+    costly: list[tuple[int, str]] = []
+    queue = [name for i in sorted(keep) for name in statements[i].eager | statements[i].lazy]
+    while queue:  # each name is needed once, each statement decided once: linear
+        name = queue.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        for i in providers.get(name, ()):
+            if i in decided:
                 continue
             decided.add(i)
+            s = statements[i]
             cost = _cost(s.node, aliases, records)
             if cost is None:
                 keep.add(i)
-                needed |= s.eager | s.lazy
-                changed = True
+                queue.extend(s.eager | s.lazy)
             else:
-                name = s.mutates or min(s.binds & needed)
-                reason = f"`{name}` is used by definitions, but its value calls {cost}"
-                dropped.append(_dropped(s, "costly", reason))
+                costly.append((i, cost))
+    for i, cost in sorted(costly):  # worded once everything needed is known
+        s = statements[i]
+        wanted = s.mutates or min(s.binds & needed)
+        reason = f"`{wanted}` is used by definitions, but its value calls {cost}"
+        dropped.append(_dropped(s, "costly", reason))
     for i, s in enumerate(statements):
         if i in decided:
             continue
