@@ -18,6 +18,7 @@ from autograder.cases import SEED, standin_id
 from autograder.checks import REGISTRY
 from autograder.checks.base import Check, CheckContext, CheckResult, run_check
 from autograder.config import GraderConfig
+from autograder.diagnose import diagnose
 from autograder.extract import ExtractedModule, ExtractError, extract_submission
 from autograder.goldens import Goldens, load_goldens
 from autograder.manifest import BY_NUMBER, QUESTIONS
@@ -213,6 +214,8 @@ def grade_submission(
         else:
             report.notes = list(probed.notes)
             report.checks = judge(probed, selected, rubric=rubric, goldens=goldens)
+            report.diagnoses = diagnose(probed.results, report.checks, goldens)
+            report.extra["diagnoses"] = {d.question: d.bug for d in report.diagnoses if d.bug}
     except Exception as error:  # noqa: BLE001 - whatever happens, results.json is written
         report.status = GradingStatus.ERROR
         report.problem = f"{type(error).__name__}: {error}"

@@ -1,9 +1,11 @@
-"""Example wrong submissions: the solution with one realistic mistake each.
+"""Wrong submissions made from the bug catalogue, and a Colab-style solution.
 
-Each example is one textual change to the solution code, located by an anchor (the class or
-function it lives in), so the same change applies to the reference's source and to the solution
-notebook. They are the bundled wrong submissions of the demo and of the tests: each must lose
-exactly its question's points.
+Every known bug (``reference.mutants.BUGS``) becomes a fixture notebook: the solution notebook
+with the bug's patches applied in the cells that hold their anchors, so the same change makes
+the mutant of the reference (for the goldens) and the student's notebook (for the tests).
+``fixtures/submissions/bugs/<BUG-ID>.ipynb`` holds one per bug; the first bug of each question
+is also ``fixtures/submissions/wrong-<question>-<slug>.ipynb``, the demo's wrong submissions.
+``python grade.py build-notebooks`` writes them all.
 """
 
 from __future__ import annotations
@@ -13,111 +15,110 @@ from dataclasses import dataclass
 
 import nbformat
 
+from reference.mutants import BUGS, Bug, Patch, apply_patch
+from reference.variants import ACCEPTED, Variant
+
 
 @dataclass(frozen=True)
 class Example:
-    """One mistake, applied to the solution."""
+    """A wrong submission: one known bug applied to the solution."""
 
-    name: str
-    """File stem of the example, e.g. ``wrong-2.2.1-softmax-axis``."""
-    question: str
-    """The question it breaks."""
-    anchor: str
-    """Text that comes before the change (a ``def`` or ``class`` line)."""
-    old: str
-    """The solution's text that is replaced (first occurrence after the anchor)."""
-    new: str
-    """The mistake."""
-    description: str
-    """What a student did wrong, in one line."""
+    bug: Bug
+    """The bug it makes."""
+
+    @property
+    def name(self) -> str:
+        """File stem of the demo example, e.g. ``wrong-2.2.1-softmax-wrong-axis``."""
+        return f"wrong-{self.bug.question}-{self.bug.id.lower()}"
+
+    @property
+    def question(self) -> str:
+        return self.bug.question
+
+    @property
+    def description(self) -> str:
+        return self.bug.description
 
 
-EXAMPLES = (
-    Example(
-        "wrong-2.2.1-softmax-axis",
-        "2.2.1",
-        "class ScaledDotAttention",
-        "attention_weights = self.softmax(unnormalized_attention)",
-        "attention_weights = unnormalized_attention.softmax(dim=1)",
-        "softmax over the queries axis instead of the keys axis",
-    ),
-    Example(
-        "wrong-2.2.2-no-mask",
-        "2.2.2",
-        "class CausalScaledDotAttention",
-        'unnormalized_attention = unnormalized_attention.masked_fill(future, float("-inf"))',
-        "unnormalized_attention = unnormalized_attention",
-        "the causal mask is computed but never applied",
-    ),
-    Example(
-        "wrong-2.3.1-no-positions",
-        "2.3.1",
-        "class DecoderOnlyTransformer",
-        "x = self.embedding(inputs) + self.positional_encodings[:seq_len]",
-        "x = self.embedding(inputs)",
-        "forward forgets to add the positional encodings",
-    ),
-    Example(
-        "wrong-2.3.2-no-sos",
-        "2.3.2",
-        "def decoder_generate",
-        "tokens = [SOS_TOKEN] + string_to_indices(input_string) + [EOP_TOKEN]",
-        "tokens = string_to_indices(input_string) + [EOP_TOKEN]",
-        "the prompt has no <SOS> token",
-    ),
-    Example(
-        "wrong-2.3.4-mean-of-heads",
-        "2.3.4",
-        "class MultiHeadCausalScaledDotAttention",
-        "self.W_O = nn.Linear(num_heads * hidden_size, hidden_size)",
-        "self.W_O = nn.Linear(hidden_size, hidden_size)",
-        "W^O maps H features to H: the heads are not concatenated",
-    ),
-    Example(
-        "wrong-2.3.5-no-biases",
-        "2.3.5",
-        "def calc_parameters_decoder",
-        "linear = H * H + H",
-        "linear = H * H",
-        "the parameter count leaves out the linear layers' biases",
-    ),
-    Example(
-        "wrong-2.4.2-natural-log",
-        "2.4.2",
-        "def fit_linear_log",
-        "m, c = np.polyfit(np.log10(x), np.log10(y), 1)",
-        "m, c = np.polyfit(np.log(x), np.log(y), 1)",
-        "the line is fitted in natural log instead of log10",
-    ),
+CATALOGUE: tuple[Example, ...] = tuple(Example(bug) for bug in BUGS)
+"""One example per known bug."""
+EXAMPLES: tuple[Example, ...] = tuple(
+    e for i, e in enumerate(CATALOGUE) if all(o.question != e.question for o in CATALOGUE[:i])
 )
+"""The demo's wrong submissions: the first bug of each question."""
 
 
 def apply_example(source: str, example: Example) -> str:
-    """The source with the example's mistake; ValueError when its anchor or text is missing."""
-    start = source.find(example.anchor)
-    at = source.find(example.old, start) if start >= 0 else -1
-    if at < 0:
-        raise ValueError(f"{example.name}: cannot find {example.old!r} after {example.anchor!r}")
-    return source[:at] + example.new + source[at + len(example.old) :]
+    """A source (the solution's module) with the example's bug; ValueError when a patch's
+    anchor or text is missing."""
+    for patch in example.bug.patches:
+        source = apply_patch(source, patch)
+    return source
+
+
+def _patch_notebook(notebook: nbformat.NotebookNode, patch: Patch) -> None:
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or patch.anchor not in cell.source:
+            continue
+        try:
+            cell.source = apply_patch(cell.source, patch)
+            return
+        except ValueError:
+            continue
+    raise ValueError(f"no code cell holds {patch.old!r} after {patch.anchor!r}")
 
 
 def apply_example_to_notebook(notebook: nbformat.NotebookNode, example: Example):
-    """A copy of the notebook with the mistake made in the cell that holds the anchor."""
+    """A copy of the notebook with the example's bug made in the cells that hold its anchors."""
     notebook = copy.deepcopy(notebook)
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and example.anchor in cell.source:
-            cell.source = apply_example(cell.source, example)
-            return notebook
-    raise ValueError(f"{example.name}: no code cell contains {example.anchor!r}")
+    for patch in example.bug.patches:
+        _patch_notebook(notebook, patch)
+    return notebook
+
+
+def apply_variant(source: str, variant: Variant) -> str:
+    """A source (the solution's module) written as the accepted variant."""
+    for patch in variant.patches:
+        source = apply_patch(source, patch)
+    for cell in variant.cells:
+        at = source.index(cell.before)
+        source = source[:at] + cell.source + "\n\n\n" + source[at:]
+    return source
+
+
+def apply_variant_to_notebook(notebook: nbformat.NotebookNode, variant: Variant):
+    """A copy of the notebook written as the accepted variant (its new cells inserted before
+    the cells they name)."""
+    notebook = copy.deepcopy(notebook)
+    for patch in variant.patches:
+        _patch_notebook(notebook, patch)
+    for new in variant.cells:
+        at = next(
+            i
+            for i, c in enumerate(notebook.cells)
+            if c.cell_type == "code" and new.before in c.source
+        )
+        cell = nbformat.v4.new_code_cell(new.source)
+        cell["id"] = f"{variant.id.lower()}-{at}"
+        notebook.cells.insert(at, cell)
+    return notebook
 
 
 def example_notebook_texts(solution_text: str) -> dict[str, str]:
-    """Each example's notebook, made from the solution notebook's text, by file stem."""
+    """Every fixture made from the solution notebook's text, by path under
+    ``fixtures/submissions``: ``bugs/<ID>.ipynb`` per bug, ``<name>.ipynb`` per demo example
+    and ``accepted/<ID>.ipynb`` per accepted variant."""
     notebook = nbformat.reads(solution_text, as_version=4)
-    return {
-        example.name: nbformat.writes(apply_example_to_notebook(notebook, example)) + "\n"
-        for example in EXAMPLES
-    }
+    texts = {}
+    for example in CATALOGUE:
+        text = nbformat.writes(apply_example_to_notebook(notebook, example)) + "\n"
+        texts[f"bugs/{example.bug.id}.ipynb"] = text
+        if example in EXAMPLES:
+            texts[f"{example.name}.ipynb"] = text
+    for variant in ACCEPTED:
+        text = nbformat.writes(apply_variant_to_notebook(notebook, variant)) + "\n"
+        texts[f"accepted/{variant.id}.ipynb"] = text
+    return texts
 
 
 COLAB_PREAMBLE = """%matplotlib inline
@@ -136,15 +137,14 @@ BUGGY_FIRST_TRY = """class ScaledDotAttention(nn.Module):
     def forward(self, queries, keys, values):
         return queries, None"""
 
-CUDA_HARD_CODED = Example(
-    "colab-cuda",
-    "2.2.2",
+CUDA_HARD_CODED = Patch(
+    "attention",
     "class CausalScaledDotAttention",
     "        unnormalized_attention = unnormalized_attention.masked_fill(",
     "        future = future.cuda()  # written on a GPU runtime\n"
     "        unnormalized_attention = unnormalized_attention.to(device).masked_fill(",
-    "the mask is moved to the GPU unconditionally",
 )
+"""The mask moved to the GPU unconditionally, as written on a GPU runtime."""
 
 
 def colab_style(notebook: nbformat.NotebookNode, *, output_megabytes: float = 3.0):
@@ -156,7 +156,7 @@ def colab_style(notebook: nbformat.NotebookNode, *, output_megabytes: float = 3.
     first = code[1] if len(code) > 1 else code[0]
     notebook.cells.insert(first, nbformat.v4.new_code_cell(COLAB_PREAMBLE))
     notebook.cells.insert(first + 1, nbformat.v4.new_code_cell(BUGGY_FIRST_TRY))
-    notebook = apply_example_to_notebook(notebook, CUDA_HARD_CODED)
+    _patch_notebook(notebook, CUDA_HARD_CODED)
     blob = "A" * int(output_megabytes * 1024 * 1024)
     image = nbformat.v4.new_output("display_data", data={"image/png": blob, "text/plain": "fig"})
     last_code = [c for c in notebook.cells if c.cell_type == "code"][-1]

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from autograder.checks.base import CheckResult
+from autograder.diagnose import Diagnosis
 from autograder.extract import Dropped
 from autograder.sandbox import ProbeError
 
@@ -85,6 +86,8 @@ class GradingReport:
     """One result per check, in rubric order."""
     notes: list[Note] = field(default_factory=list)
     """Extraction and sandbox notes, in the order found."""
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    """Per question with a failed check: the known bug it matches, or how it differs."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Grader version, seeds, timings: Gradescope's extra_data."""
     seconds: float = 0.0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.checks.base import Blocked, CheckResult
+from autograder.diagnose import Diagnosis, Difference
 from autograder.extract import Location, cell_label
 from autograder.files import write_json, write_text
 from autograder.manifest import BY_NUMBER, question_sort_key
@@ -95,6 +96,11 @@ def check_output(result: CheckResult) -> str:
         text = describe_blocked(result.blocked)
     else:
         text = result.message or ("passed" if result.passed else "failed")
+    if result.lowered:
+        text += (
+            "\n\n(Compared in float32, because your code runs only in float32; the tolerance "
+            "is the one float32 rounding needs.)"
+        )
     if result.substituted:
         names = ", ".join(
             f"`{name}` ({q})" for q in result.substituted for name in BY_NUMBER[q].definitions
@@ -129,6 +135,57 @@ def describe_note(note: Note) -> str:
     if isinstance(note, StoppedNote):
         return f"question {note.question}: {note.error.message}"
     raise TypeError(f"unknown note {note!r}")
+
+
+CASE_LABELS = {
+    "sdpa_3d": "3D queries",
+    "sdpa_2d": "2D queries",
+    "sdpa_scaled": "hidden size 16, larger inputs",
+    "causal": "causal self-attention",
+    "mha": "multi-head self-attention",
+    "decoder": "the decoder on random tokens",
+    "find_optimal_params": "the IsoFLOP fit",
+}
+"""How a probe case is named for students."""
+
+
+def _where(difference: Difference) -> str:
+    return ", ".join(f"{axis} {index}" for axis, index in difference.where)
+
+
+def describe_difference(d: Difference) -> str:
+    """How an output differs from the reference's, in words (never the reference's values)."""
+    case = CASE_LABELS.get(d.case.removesuffix(".standin"), d.case)
+    what = f"your {d.output} ({case})"
+    if d.kind == "shape":
+        return f"{what} has shape {d.shape}; the reference's has shape {d.expected_shape}."
+    if d.kind == "nan":
+        return f"{what} has NaN or infinite values (the first at {_where(d)})."
+    if d.kind == "transposed":
+        return f"{what} is the reference's with its last two axes swapped."
+    if d.kind == "scaled":
+        return f"{what} is the reference's times {d.factor:.3g}: a scale factor is off."
+    if d.kind == "permuted":
+        return (
+            f"{what} holds the reference's values in other places: something is permuted or "
+            "reshaped instead of transposed."
+        )
+    return f"{what} differs from the reference's most at {_where(d)} (by {d.largest:.3g})."
+
+
+def describe_diagnosis(diagnosis: Diagnosis) -> str:
+    """A question's diagnosis in words: the named bug and its hint, or where it differs."""
+    if diagnosis.bug is not None:
+        return f"**Likely bug** (`{diagnosis.bug}`): {diagnosis.hint or ''}".rstrip()
+    if diagnosis.difference is not None:
+        return f"**Where it differs**: {describe_difference(diagnosis.difference)}"
+    return ""
+
+
+def _diagnosis_lines(report: GradingReport, question: str) -> list[str]:
+    return [
+        text for d in report.diagnoses if d.question == question and (text := describe_diagnosis(d))
+    ]
 
 
 def _headline(report: GradingReport) -> str:
@@ -177,7 +234,12 @@ def render_gradescope(report: GradingReport) -> dict:
             "visibility": "visible",
         }
     ]
+    diagnosed: set[str] = set()
     for result in sorted(report.checks, key=lambda c: question_sort_key(c.question)):
+        output = check_output(result)
+        if not result.passed and result.question not in diagnosed:
+            diagnosed.add(result.question)
+            output = "\n\n".join([output, *_diagnosis_lines(report, result.question)])
         tests.append(
             {
                 "name": f"{result.question} {result.title}",
@@ -185,7 +247,7 @@ def render_gradescope(report: GradingReport) -> dict:
                 "score": result.score,
                 "max_score": result.max_score,
                 "status": "passed" if result.passed else "failed",
-                "output": check_output(result),
+                "output": output,
                 "output_format": "md",
                 "visibility": result.visibility,
                 "tags": [result.check_id],
@@ -226,13 +288,14 @@ def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
     for question, results in group_by_question(shown).items():
         earned, possible = sum(c.score for c in results), sum(c.max_score for c in results)
         lines += ["", f"## {question} {question_title(question)} ({earned:g}/{possible:g})", ""]
+        lines += [line for text in _diagnosis_lines(report, question) for line in (text, "")]
         for result in results:
             mark = "PASS" if result.passed else "FAIL"
             hidden = "" if result.visibility == "visible" else " *(hidden until the due date)*"
             lines.append(
                 f"- **{mark}** {result.title} ({result.score:g}/{result.max_score:g}){hidden}"
             )
-            if not result.passed or result.message or result.substituted:
+            if not result.passed or result.message or result.substituted or result.lowered:
                 lines += [f"  {line}" for line in check_output(result).splitlines()]
     return "\n".join(lines) + "\n"
 
@@ -251,10 +314,11 @@ def render_terminal(report: GradingReport, *, public_only: bool = True) -> str:
         head = f"{mark} {question} {question_title(question)} [{earned:g}/{possible:g}]"
         failed = [c for c in results if not c.passed]
         reasons = {check_output(c) for c in failed}
+        diagnosis = [f"     {text}" for text in _diagnosis_lines(report, question)]
         if len(failed) == len(results) and len(reasons) == 1:
-            lines.append(f"{head}: {reasons.pop()}")
+            lines += [f"{head}: {reasons.pop()}", *diagnosis]
             continue
-        lines.append(head)
+        lines += [head, *diagnosis]
         for result in failed:
             lines.append(f"     - {result.title} [{result.score:g}/{result.max_score:g}]")
             lines += [f"         {line}" for line in check_output(result).splitlines()]

@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 
 from autograder.checks import REGISTRY
+from autograder.child.patches import install_cpu_patches
 from autograder.child.registry import PROBES
 from autograder.engine import Probed, judge
 from autograder.extract import extract_submission
@@ -32,6 +33,7 @@ def solution_source() -> str:
 
 def probe_results(source: str) -> dict[str, ProbeResult]:
     """Every probe call's result for a submission source, run in this process."""
+    install_cpu_patches()  # as in the sandbox: GPU code runs on the CPU
     for module in PROBE_MODULES:
         importlib.import_module(module)
     submission = types.ModuleType("submission")
@@ -84,3 +86,14 @@ def _result(call, status, data, arrays, error) -> ProbeResult:
 def check_result(source: str, check_id: str):
     """One check's full result (verdict and message) for a submission source."""
     return judge_in_process(source)[check_id]
+
+
+def diagnose_in_process(source: str):
+    """The check results and the diagnoses for a submission source, probes run in-process."""
+    from autograder.diagnose import diagnose
+
+    results = probe_results(source)
+    probed = Probed("in-process", GradingStatus.GRADED, "", (), results, 0.0)
+    rubric, goldens = load_rubric(DEFAULT_RUBRIC), load_goldens()
+    checks = judge(probed, REGISTRY, rubric=rubric, goldens=goldens)
+    return checks, diagnose(results, checks, goldens)

@@ -58,7 +58,7 @@ def test_wrong_signature_is_explained(source):
         "def fit_linear_log(x: np.ndarray, y: np.ndarray)", "def fit_linear_log(x: np.ndarray)"
     )
     assert changed != source
-    result = check_result(changed, "2.4.2/fit-linear-log")
+    result = check_result(changed, "2.4.2/slope")
     assert not result.passed
     assert "`fit_linear_log` should accept (x, y)" in check_output(result)
 

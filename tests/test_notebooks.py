@@ -95,11 +95,21 @@ def test_check_fails_on_a_modified_notebook(tmp_path: Path) -> None:
 def test_check_fails_when_the_reference_changes(tmp_path: Path) -> None:
     _copy_repo_parts(tmp_path)
     attention = tmp_path / "reference" / "attention.py"
-    attention.write_text(attention.read_text().replace("# (B, k, L)", "# (B, k, L) scores", 1))
+    text = attention.read_text()
+    attention.write_text(text.replace("v = self.V(values)  # (B, L, H)", "v = self.V(values)", 1))
     assert main(check=True, root=tmp_path) == 1
     stale = stale_notebooks(tmp_path)
     assert stale[0] == tmp_path / SOLUTION_PATH
-    assert all(p.parent == (tmp_path / SOLUTION_PATH).parent for p in stale)
+    assert tmp_path / STUDENT_PATH not in stale  # the change is inside a solution region
+
+
+def test_a_bug_patch_that_no_longer_applies_is_an_error(tmp_path: Path, capsys) -> None:
+    _copy_repo_parts(tmp_path)
+    attention = tmp_path / "reference" / "attention.py"
+    text = attention.read_text()
+    attention.write_text(text.replace('float("-inf"))', "-float('inf'))"))
+    assert main(check=True, root=tmp_path) == 2
+    assert "no code cell holds" in capsys.readouterr().err
 
 
 def test_check_fails_on_a_missing_notebook(tmp_path: Path) -> None:

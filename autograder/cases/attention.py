@@ -103,10 +103,20 @@ def causal(rng: np.random.Generator, impl: Any) -> CaseData:
     )
 
 
+def outside_shapes(module) -> list[list[int]]:
+    """The shapes of a multi-head module's parameters outside its heads, sorted."""
+    return sorted(list(p.shape) for n, p in module.named_parameters() if not n.startswith("heads."))
+
+
 @case("mha_structure", "2.3.4", probe="multihead_structure", standin=True)
 def mha_structure(rng: np.random.Generator, impl: Any) -> CaseData:
     """The module's parameters (W^O found by shape), without running forward."""
-    return CaseData(kwargs={"hidden": MHA["hidden"], "heads": MHA["heads"]}, inputs={})
+    module = impl.MultiHeadCausalScaledDotAttention(MHA["hidden"], MHA["heads"])
+    return CaseData(
+        kwargs={"hidden": MHA["hidden"], "heads": MHA["heads"]},
+        inputs={},
+        facts={"outside_shapes": outside_shapes(module)},
+    )
 
 
 @case("mha", "2.3.4", probe="multihead", standin=True)
@@ -116,8 +126,10 @@ def mha(rng: np.random.Generator, impl: Any) -> CaseData:
 
     seed_torch(rng)
     module = impl.MultiHeadCausalScaledDotAttention(MHA["hidden"], MHA["heads"]).double().eval()
-    with torch.no_grad():
-        module.W_O.bias.zero_()  # the handout's W^O has no bias: bias-free answers match too
+    output_projection = getattr(module, "W_O", None)
+    if output_projection is not None:  # None in a mutant without W^O
+        with torch.no_grad():
+            output_projection.bias.zero_()  # the handout's W^O has no bias: bias-free ones match
     x = rng.standard_normal((MHA["batch"], MHA["seq"], MHA["hidden"]))
     with torch.no_grad():
         context, weights = module(*(torch.from_numpy(x),) * 3)

@@ -55,7 +55,12 @@ def _generate(case_id: str, impl: Any) -> CaseData:
     return CaseData(
         kwargs={"word": word, "script": script, "vocab": VOCAB_SIZE},
         inputs={},
-        facts={"word": word, "prompt": model.calls[0], "result": result},
+        facts={
+            "word": word,
+            "prompt": model.calls[0] if model.calls else [],
+            "result": result,
+            "calls": len(model.calls),
+        },
     )
 
 

@@ -32,9 +32,18 @@ def parameters(rng: np.random.Generator, impl: Any) -> CaseData:
     """The count of every configuration of the grid, equal to the model's ``numel``."""
     counts = []
     for config in PARAMETER_GRID:
+        _, hidden, layers, heads = config
         count = impl.calc_parameters_decoder(*config)
         numel = sum(p.numel() for p in impl.DecoderOnlyTransformer(*config).parameters())
-        counts.append({"config": list(config), "count": int(count), "numel": int(numel)})
+        wo_bias = layers * hidden if heads > 1 else 0
+        counts.append(
+            {
+                "config": list(config),
+                "count": int(count),
+                "numel": int(numel),
+                "count_without_wo_bias": int(numel - wo_bias),
+            }
+        )
     return CaseData(
         kwargs={"configs": [list(c) for c in PARAMETER_GRID]}, inputs={}, facts={"counts": counts}
     )

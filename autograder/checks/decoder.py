@@ -17,7 +17,6 @@ def decoder_logits(ctx: CheckContext) -> None:
         out.arrays["logits"],
         ctx.expected("decoder")["logits"],
         what="the logits",
-        dtype=out.data["dtype"],
     )
 
 
@@ -69,9 +68,14 @@ def generate_prompt(ctx: CheckContext) -> None:
 def generate_greedy(ctx: CheckContext) -> None:
     for case in ("generate_short", "generate_long"):
         out = ctx.probe(case)
-        expected = ctx.facts(case)["result"]
+        facts = ctx.facts(case)
         ctx.expect(
-            out.data["result"] == expected,
-            f"with a model scripted to produce {expected!r}, decoder_generate returned "
+            out.data["result"] == facts["result"],
+            f"with a model scripted to produce {facts['result']!r}, decoder_generate returned "
             f"{out.data['result']!r}",
+        )
+        ctx.expect(
+            len(out.data["calls"]) <= facts["calls"],
+            f"decoder_generate called the model {len(out.data['calls'])} times where "
+            f"{facts['calls']} were enough: it should stop once the model says <EOS>",
         )

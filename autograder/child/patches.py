@@ -83,9 +83,13 @@ def _self(self, *args, **kwargs):
 
 
 def install_cpu_patches() -> None:
-    """Patch torch in this process so that CUDA calls run on the CPU."""
+    """Patch torch in this process so that CUDA calls run on the CPU (once: a second call does
+    nothing)."""
     import torch
 
+    if getattr(torch, "_nmt_cpu_patched", False):
+        return
+    torch._nmt_cpu_patched = True
     torch.cuda.is_available = lambda: False
     torch.cuda.device_count = lambda: 0
     torch.cuda.synchronize = lambda *args, **kwargs: None

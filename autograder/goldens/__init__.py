@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,18 @@ INDEX = "index.json"
 
 class GoldensError(Exception):
     """Goldens that are missing or cannot be read: a fault of the grader's set-up."""
+
+
+@dataclass(frozen=True)
+class MutantGolden:
+    """What a known-bug mutant of the reference answers to a case (for diagnosis)."""
+
+    expected: dict[str, np.ndarray]
+    """The mutant's output arrays."""
+    facts: dict[str, Any]
+    """The mutant's JSON answers."""
+    error: str | None = None
+    """Set when the mutant raised on the case instead of answering."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,8 @@ class CaseGolden:
     """The reference's output arrays (never sent)."""
     facts: dict[str, Any]
     """The reference's JSON answers and facts about the inputs (never sent)."""
+    mutants: dict[str, MutantGolden] = field(default_factory=dict)
+    """What each known bug of the case's question answers, by bug id (never sent)."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +96,21 @@ def _read_case(directory: Path, case_id: str, hasher) -> CaseGolden:
     data = json.loads(text)
     inputs: dict[str, np.ndarray] = {}
     expected: dict[str, np.ndarray] = {}
+    mutant_arrays: dict[str, dict[str, np.ndarray]] = {}
     if npz_path.is_file():
         hasher.update(npz_path.read_bytes())
         with np.load(npz_path, allow_pickle=False) as arrays:
             for key in arrays.files:
                 part, _, name = key.partition(".")
-                {"inputs": inputs, "expected": expected}[part][name] = arrays[key]
+                if part == "mutant":
+                    bug, _, name = name.partition(".")
+                    mutant_arrays.setdefault(bug, {})[name] = arrays[key]
+                else:
+                    {"inputs": inputs, "expected": expected}[part][name] = arrays[key]
+    mutants = {
+        bug: MutantGolden(mutant_arrays.get(bug, {}), entry.get("facts", {}), entry.get("error"))
+        for bug, entry in data.get("mutants", {}).items()
+    }
     return CaseGolden(
         id=case_id,
         question=data["question"],
@@ -96,6 +119,7 @@ def _read_case(directory: Path, case_id: str, hasher) -> CaseGolden:
         inputs=inputs,
         expected=expected,
         facts=data.get("facts", {}),
+        mutants=mutants,
     )
 
 
@@ -129,6 +153,8 @@ def write_case(directory: Path, golden: CaseGolden) -> None:
     """Write one case's two files (the goldens command's work)."""
     arrays = {f"inputs.{k}": v for k, v in golden.inputs.items()}
     arrays |= {f"expected.{k}": v for k, v in golden.expected.items()}
+    for bug, mutant in golden.mutants.items():
+        arrays |= {f"mutant.{bug}.{k}": v for k, v in mutant.expected.items()}
     if arrays:
         np.savez_compressed(directory / f"{golden.id}.npz", **arrays)
     data = {
@@ -136,6 +162,10 @@ def write_case(directory: Path, golden: CaseGolden) -> None:
         "probe": golden.probe,
         "kwargs": golden.kwargs,
         "facts": golden.facts,
+        "mutants": {
+            bug: {"facts": m.facts, **({"error": m.error} if m.error else {})}
+            for bug, m in golden.mutants.items()
+        },
     }
     write_json(directory / f"{golden.id}.json", data, indent=1, sort_keys=True)
 

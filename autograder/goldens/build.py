@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.cases import SEED, load_all
+from autograder.cases import SEED, STANDIN, load_all
 from autograder.goldens import (
     GOLDENS_DIR,
     CaseGolden,
+    MutantGolden,
     load_goldens,
     write_case,
     write_index,
@@ -28,14 +29,29 @@ def vocabulary(impl) -> list[str]:
     return [impl.INDEX_TO_CHAR[i] for i in range(impl.VOCAB_SIZE)]
 
 
+def _mutant(case, impl, reference) -> MutantGolden:
+    """What a mutant answers to a case (its error when it raises); only outputs that differ
+    from the reference's are kept, so an unchanged output never identifies a bug."""
+    try:
+        data = case.run(impl)
+    except Exception as error:  # noqa: BLE001 - a mutant may break where the reference works
+        return MutantGolden({}, {}, f"{type(error).__name__}: {error}"[:300])
+    expected = {k: np.asarray(v) for k, v in data.expected.items()}
+    facts = json.loads(json.dumps(data.facts))
+    return MutantGolden(expected, facts)
+
+
 def generate_goldens() -> tuple[list[CaseGolden], dict]:
-    """Every case's golden, computed from the reference, and the shared metadata."""
-    from reference.mutants import reference_namespace
+    """Every case's golden, computed from the reference, with what each known bug of its
+    question answers (``reference.mutants.BUGS``), and the shared metadata."""
+    from reference.mutants import BUGS, reference_namespace
 
     impl = reference_namespace()
+    mutants = {bug.id: reference_namespace(bug.patches) for bug in BUGS}
     goldens = []
     for case in load_all().values():
         data = case.run(impl)
+        base = case.id.removesuffix(STANDIN)
         goldens.append(
             CaseGolden(
                 id=case.id,
@@ -45,9 +61,18 @@ def generate_goldens() -> tuple[list[CaseGolden], dict]:
                 inputs={k: np.asarray(v) for k, v in data.inputs.items()},
                 expected={k: np.asarray(v) for k, v in data.expected.items()},
                 facts=json.loads(json.dumps(data.facts)),
+                mutants={
+                    bug.id: _mutant(case, mutants[bug.id], impl)
+                    for bug in BUGS
+                    if bug.question == case.question and (not bug.cases or base in bug.cases)
+                },
             )
         )
-    return goldens, {"seed": SEED, "vocabulary": vocabulary(impl)}
+    bugs = {
+        bug.id: {"question": bug.question, "description": bug.description, "hint": bug.hint}
+        for bug in BUGS
+    }
+    return goldens, {"seed": SEED, "vocabulary": vocabulary(impl), "bugs": bugs}
 
 
 def write_goldens(directory: Path = GOLDENS_DIR) -> Path:
@@ -93,6 +118,20 @@ def compare_goldens(
         for part in ("question", "probe", "kwargs", "facts"):
             if not _close(getattr(new, part), getattr(old, part), rtol, atol):
                 problems.append(f"{new.id}: {part} differs")
+        if new.mutants.keys() != old.mutants.keys():
+            problems.append(f"{new.id}: the mutants differ")
+        for bug in new.mutants.keys() & old.mutants.keys():
+            a, b = new.mutants[bug], old.mutants[bug]
+            if a.error != b.error or not _close(a.facts, b.facts, rtol, atol):
+                problems.append(f"{new.id}: mutant {bug} differs")
+            elif a.expected.keys() != b.expected.keys() or any(
+                a.expected[k].shape != b.expected[k].shape
+                or not np.allclose(
+                    a.expected[k], b.expected[k], rtol=rtol, atol=atol, equal_nan=True
+                )
+                for k in a.expected
+            ):
+                problems.append(f"{new.id}: mutant {bug} arrays differ")
         for part in ("inputs", "expected"):
             a, b = getattr(new, part), getattr(old, part)
             if a.keys() != b.keys():

@@ -49,7 +49,7 @@ class BuiltNotebooks:
         module of given code (``autograder.notebook.given``)."""
         files = {root / SOLUTION_PATH: self.solution, root / STUDENT_PATH: self.student}
         for name, text in example_notebook_texts(self.solution).items():
-            files[root / SOLUTION_PATH.parent / f"{name}.ipynb"] = text
+            files[root / SOLUTION_PATH.parent / name] = text
         files[root / GIVEN_PATH] = given_module_source(self.student)
         return files
 
@@ -254,7 +254,7 @@ def main(*, check: bool = False, root: Path = REPO_ROOT) -> int:
                 print(f"wrote {path.relative_to(root)}")
             return 0
         stale = stale_notebooks(root)
-    except (PlanError, RegionError) as error:
+    except (PlanError, RegionError, ValueError) as error:  # ValueError: a bug's patch is stale
         print(f"error: {error}", file=sys.stderr)
         return 2
     for path in stale:

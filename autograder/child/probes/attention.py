@@ -9,7 +9,6 @@ import torch
 
 from autograder.child.probes.common import (
     Arrays,
-    ContractError,
     as_tensor_pair,
     copy_tensor,
     expect_signature,
@@ -65,7 +64,8 @@ def attention(
 
 def _find_output_projection(module: torch.nn.Module, hidden: int, heads: int):
     """W^O found by shape rather than name: a parameter outside ``heads`` mapping h*H features
-    to H, as an ``nn.Linear`` weight (H, h*H) or a raw matrix (h*H, H); and its bias if any."""
+    to H, as an ``nn.Linear`` weight (H, h*H) or a raw matrix (h*H, H); and its bias if any.
+    (None, None) when there is none (the checks say so)."""
     outside = {n: p for n, p in module.named_parameters() if not n.startswith("heads.")}
     weight = next(
         (
@@ -76,12 +76,7 @@ def _find_output_projection(module: torch.nn.Module, hidden: int, heads: int):
         None,
     )
     if weight is None:
-        shapes = {n: tuple(p.shape) for n, p in outside.items()} or "none"
-        raise ContractError(
-            f"no W^O found: expected a parameter of shape ({hidden}, {heads * hidden}) "
-            f"(nn.Linear(num_heads * hidden_size, hidden_size)) outside `heads`; "
-            f"parameters outside heads: {shapes}"
-        )
+        return None, None
     prefix = weight[0].rsplit(".", 1)[0] if "." in weight[0] else ""
     bias = outside.get(f"{prefix}.bias" if prefix else "bias")
     if bias is not None and tuple(bias.shape) != (hidden,):
@@ -114,10 +109,10 @@ def multihead_structure(
     factory = _multihead_factory(submission)
     with stand_in_attention(submission, standin):
         module = factory(hidden, heads)
-    (name, weight), bias = _find_output_projection(module, hidden, heads)
+    weight, bias = _find_output_projection(module, hidden, heads)
     data = {
         "parameters": {n: list(p.shape) for n, p in module.named_parameters()},
-        "output_projection": name,
+        "output_projection": weight[0] if weight else None,
         "output_bias": bias is not None,
     }
     return data, {}
@@ -150,9 +145,15 @@ def multihead(
             with stand_in_attention(submission, standin):
                 module = factory(hidden, heads).to(dtype).eval()
             load_state(module, head_state, what="MultiHeadCausalScaledDotAttention")
-            (_, weight), bias = _find_output_projection(module, hidden, heads)
+            found, bias = _find_output_projection(module, hidden, heads)
+            if found is None and layout:
+                continue  # no W^O to load in another order
             with torch.no_grad():
-                weight.copy_(copy_tensor(value if tuple(weight.shape) == value.shape else value.T))
+                if found is not None:
+                    weight = found[1]
+                    weight.copy_(
+                        copy_tensor(value if tuple(weight.shape) == value.shape else value.T)
+                    )
                 if bias is not None:
                     bias.copy_(copy_tensor(state["W_O.bias"]))
             for suffix in ("", "_perturbed"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 import numpy as np
+from torch import nn
 
 from autograder.child.probes.common import (
     Arrays,
@@ -14,7 +15,6 @@ from autograder.child.probes.common import (
     get_definition,
     to_numpy,
 )
-from autograder.child.probes.standins import replaced
 from autograder.child.registry import probe
 
 
@@ -25,41 +25,39 @@ def _number(value, *, what: str) -> float:
         raise ContractError(f"{what} should be a number, got {type(value).__name__}") from None
 
 
-def _model_size(submission: ModuleType, config: list[int]) -> int | None:
-    """Parameters of the submission's own ``DecoderOnlyTransformer`` for a configuration (its
-    W^O may legitimately have no bias), or None when it cannot be built."""
-    factory = getattr(submission, "DecoderOnlyTransformer", None)
-    try:
-        return int(sum(p.numel() for p in factory(*config).parameters()))
-    except Exception:  # noqa: BLE001 - an unbuildable model just gives no second opinion
-        return None
+class _Forbidden:
+    """While ``calc_parameters_decoder`` runs, building any ``nn.Module`` raises: the count must
+    come from the sizes (question 2.3.5), not from a model, however the class is named."""
 
+    def __enter__(self) -> None:
+        self.original = nn.Module.__init__
 
-class _ModelForbidden:
-    """Stands for ``DecoderOnlyTransformer`` while ``calc_parameters_decoder`` runs: the count
-    must come from the sizes (question 2.3.5), not from building the model."""
+        def refuse(*args, **kwargs):
+            raise ContractError(
+                "calc_parameters_decoder must count the parameters from the sizes alone, "
+                "without building a model or its layers"
+            )
 
-    def __init__(self, *args, **kwargs) -> None:
-        raise ContractError(
-            "calc_parameters_decoder must count the parameters from the sizes alone, without "
-            "building a DecoderOnlyTransformer"
-        )
+        nn.Module.__init__ = refuse
+
+    def __exit__(self, *exc) -> None:
+        nn.Module.__init__ = self.original
 
 
 @probe("calc_parameters")
 def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tuple[dict, Arrays]:
-    """``calc_parameters_decoder(vocab, hidden, layers, heads)`` for each configuration, and the
-    size of the submission's own model; a configuration that raises is recorded with its error."""
+    """``calc_parameters_decoder(vocab, hidden, layers, heads)`` for each configuration; a
+    configuration that raises is recorded with its error."""
     function = get_definition(submission, "calc_parameters_decoder")
     expect_signature(
         function,
         ("vocab_size", "hidden_size", "num_layers", "num_heads"),
         what="calc_parameters_decoder",
     )
-    counts, errors, own = [], [], []
+    counts, errors = [], []
     for config in configs:
         try:
-            with replaced(submission, "DecoderOnlyTransformer", _ModelForbidden):
+            with _Forbidden():
                 count = function(*config)
             counts.append(_number(count, what="calc_parameters_decoder's result"))
             errors.append(None)
@@ -68,8 +66,7 @@ def calc_parameters(submission: ModuleType, *, configs: list[list[int]]) -> tupl
         except Exception as error:  # noqa: BLE001 - reported per configuration
             counts.append(None)
             errors.append(f"{type(error).__name__}: {error}"[:300])
-        own.append(_model_size(submission, config))
-    return {"counts": counts, "errors": errors, "own_model": own}, {}
+    return {"counts": counts, "errors": errors}, {}
 
 
 @probe("find_optimal_params")
