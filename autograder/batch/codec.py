@@ -45,6 +45,9 @@ class ProbeBlob:
     fingerprint: str | None = None
     """The submission's code fingerprint (``grading.fingerprint_submission``), also in the
     JSON part, so a stored blob keeps it."""
+    code: str = ""
+    """``cache.probe_code_hash`` of the worker that made it (a cluster node running another
+    version of the grader is caught by the driver), also in the JSON part."""
 
 
 # --- encode -----------------------------------------------------------------------------------
@@ -107,9 +110,9 @@ def _note(note: Note) -> dict[str, Any]:
     raise CodecError(f"unknown note {note!r}")
 
 
-def encode_probed(probed: Probed, *, fingerprint: str | None = None) -> ProbeBlob:
-    """The blob of ``probed`` and the submission's fingerprint (JSON with NaN allowed, as the
-    sandbox's own records)."""
+def encode_probed(probed: Probed, *, fingerprint: str | None = None, code: str = "") -> ProbeBlob:
+    """The blob of ``probed``, the submission's fingerprint and the worker's code hash (JSON
+    with NaN allowed, as the sandbox's own records)."""
     arrays: dict[str, np.ndarray] = {}
     results = []
     for result in probed.results.values():
@@ -141,21 +144,23 @@ def encode_probed(probed: Probed, *, fingerprint: str | None = None) -> ProbeBlo
         "results": results,
         "seconds": probed.seconds,
         "fingerprint": fingerprint,
+        "code": code,
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     text = json.dumps(document)
-    return ProbeBlob(text=text, arrays=buffer.getvalue(), fingerprint=fingerprint)
+    return ProbeBlob(text, buffer.getvalue(), fingerprint=fingerprint, code=code)
 
 
 def read_blob(text: str, arrays: bytes) -> ProbeBlob:
     """A blob from its two stored parts (``decode_probed`` checks the rest); CodecError when
     the JSON does not read."""
     try:
-        fingerprint = json.loads(text).get("fingerprint")
+        document = json.loads(text)
+        fingerprint, code = document.get("fingerprint"), str(document.get("code", ""))
     except (ValueError, AttributeError) as error:
         raise CodecError(f"cannot read a stored result: {error}") from None
-    return ProbeBlob(text=text, arrays=arrays, fingerprint=fingerprint)
+    return ProbeBlob(text=text, arrays=arrays, fingerprint=fingerprint, code=code)
 
 
 # --- decode -----------------------------------------------------------------------------------

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from autograder.batch.cache import Cache, CachedResult, file_hash, probe_key, result_key
+from autograder.batch.cache import (
+    Cache,
+    CachedResult,
+    file_hash,
+    probe_code_hash,
+    probe_key,
+    result_key,
+)
 from autograder.batch.codec import CodecError, ProbeBlob, decode_probed
 from autograder.batch.executors import run_inline, run_pool, run_ray
 from autograder.batch.grading import (
@@ -245,9 +252,15 @@ class _Driver:
                 bar.update(1)
 
     def done(self, units: list[_Unit], blob: ProbeBlob) -> None:
-        if blob.error:
-            self.cache.log("failed", key=units[0].probe, error=blob.error)
-            self.failed(units, blob.error)
+        error = blob.error or (
+            ""
+            if blob.code == probe_code_hash()
+            else "the worker runs another version of the "
+            "grader than the driver: install the same version on every node"
+        )
+        if error:
+            self.cache.log("failed", key=units[0].probe, error=error)
+            self.failed(units, error)
             return
         try:
             probed = decode_probed(blob)

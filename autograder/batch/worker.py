@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from autograder.batch.cache import probe_code_hash
 from autograder.batch.codec import ProbeBlob, encode_probed
 from autograder.batch.grading import fingerprint_submission
 from autograder.config import GraderConfig, default_secret_paths
@@ -74,7 +75,7 @@ def probe_job(job: ProbeJob, goldens: Goldens, *, prober: Prober = probe_submiss
             probed = prober(path, goldens=goldens, cases=set(job.cases), config=worker_config(job))
             graded = probed.status is GradingStatus.GRADED
             fingerprint = fingerprint_submission(path) if graded else None
-        return encode_probed(probed, fingerprint=fingerprint)
+        return encode_probed(probed, fingerprint=fingerprint, code=probe_code_hash())
     except Exception as error:  # noqa: BLE001 - the driver records it and grades the rest
         return ProbeBlob(error=f"{type(error).__name__}: {error}")
 
