@@ -108,6 +108,17 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def _command_name(pid: int) -> str:
+    """A short name of a process: its command line's first words."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            words = handle.read().split(b"\0")
+    except OSError:
+        return "?"
+    words = [Path(w.decode(errors="replace")).name for w in words[:3] if w]
+    return " ".join(words)[:60]
+
+
 def _rss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -129,6 +140,7 @@ class Measure:
     pid: int = 0
     timed_out: bool = False
     processes: int = 0
+    at_peak: list = field(default_factory=list)
     cgroup: dict = field(default_factory=dict)
 
 
@@ -168,12 +180,18 @@ def measure(
         preexec_fn=limits.enter if limits else None,
     )
     peak = largest = 0
+    at_peak: list = []
     seen: set[int] = set()
     timed_out = False
     while process.poll() is None:
-        sizes = [_rss_kb(pid) for pid in _descendants(me)]
-        seen.update(_descendants(me))
-        peak = max(peak, sum(sizes))
+        tree = _descendants(me)
+        sizes = [_rss_kb(pid) for pid in tree]
+        seen.update(tree)
+        if sum(sizes) > peak:
+            peak = sum(sizes)
+            at_peak = [
+                (_command_name(pid), round(kb / 1024)) for pid, kb in zip(tree, sizes, strict=True)
+            ]
         largest = max([largest, *sizes])
         if time.perf_counter() - start > timeout:
             timed_out = True
@@ -195,6 +213,7 @@ def measure(
         pid=process.pid,
         timed_out=timed_out,
         processes=len(seen),
+        at_peak=at_peak,
         cgroup=limits.usage() if limits else {},
     )
 
@@ -507,6 +526,8 @@ def section_scores(tools: Tools, subs, runs: int, runs_others: int, log) -> dict
                 grading = tools.run(tool, notebook, name, timeout=900)
                 grading.update(round=round_index, submission=name)
                 gradings.append(grading)
+                if name == "solution" and grading["total"] is None:
+                    raise SystemExit(f"{tool} gave the solution no score: see {grading['dir']}")
                 m = grading["measure"]
                 log(
                     f"  round {round_index + 1} {tool:5} {name:32} {m['wall_s']:7.2f} s wall "
@@ -977,6 +998,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
+    args.out = args.out.resolve()
     started = time.perf_counter()
 
     if not (OTTER_VENV / "bin" / "otter").exists():
