@@ -394,6 +394,7 @@ class Tools:
             out = directory / "out"
             command = [str(self.python), "grade.py", "grade", str(notebook), "--out", str(out)]
             cwd = self.grader_root
+        load = os.getloadavg()[0]
         if "limits" not in kwargs and self.accounting.active:
             kwargs["limits"] = self.accounting
         if kwargs.get("limits"):
@@ -407,6 +408,7 @@ class Tools:
             "dir": str(directory.relative_to(self.work)),
             "command": command,
             "measure": asdict(result),
+            "load_average_1min": round(load, 2),
             **parsed,
         }
 
@@ -560,6 +562,9 @@ def section_scores(tools: Tools, subs, runs: int, runs_others: int, log) -> dict
         for key in ("wall_s", "cpu_s", "peak_mb"):
             a, b = row["otter"][key], row["ours"][key]
             row[f"ratio_{key}"] = round(a / b, 2) if a and b else None
+        row["load_average_1min"] = median(
+            [g["load_average_1min"] for g in gradings if g["submission"] == name]
+        )
         row["disagreements"] = {
             q: {"otter": row["otter"]["questions"].get(q), "ours": row["ours"]["questions"].get(q)}
             for q in QUESTIONS
@@ -845,8 +850,9 @@ def markdown(report: dict) -> str:
             "## One submission: time and memory (medians)",
             "",
             "| submission | runs | otter wall | ours wall | ratio | otter CPU | ours CPU | ratio "
-            "| otter peak | ours peak | ratio | otter / ours charged | otter score | ours score |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| otter peak | ours peak | ratio | otter / ours charged | otter score | ours score "
+            "| load |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in report["scores"]["rows"]:
             o, u = row["otter"], row["ours"]
@@ -857,7 +863,7 @@ def markdown(report: dict) -> str:
                 f"{fmt(o['peak_mb'], 0)} MB | {fmt(u['peak_mb'], 0)} MB | "
                 f"{fmt(row['ratio_peak_mb'], 1)}x | "
                 f"{fmt(o['cgroup_peak_mb'], 0)} / {fmt(u['cgroup_peak_mb'], 0)} MiB | "
-                f"{fmt(o['total'])} | {fmt(u['total'])} |"
+                f"{fmt(o['total'])} | {fmt(u['total'])} | {fmt(row['load_average_1min'], 1)} |"
             )
         lines += [
             "",
