@@ -172,6 +172,34 @@ def judge(
     ]
 
 
+def assess(
+    report: GradingReport,
+    probed: Probed,
+    checks: Sequence[Check],
+    *,
+    rubric: Rubric,
+    goldens: Goldens,
+) -> None:
+    """Fill ``report`` from ``probed``: unreadable with its problem, or the notes, the checks'
+    results and the diagnoses (``grade_submission`` and the batch, which judges cached probes)."""
+    if probed.status is GradingStatus.UNREADABLE:
+        report.status, report.problem = probed.status, probed.problem
+        return
+    report.notes = list(probed.notes)
+    report.checks = judge(probed, checks, rubric=rubric, goldens=goldens)
+    report.diagnoses = diagnose(probed.results, report.checks, goldens)
+    report.extra["diagnoses"] = {d.question: d.bug for d in report.diagnoses if d.bug}
+
+
+def mark_not_graded(report: GradingReport) -> None:
+    """Every check of a report that could not be graded: 0 points, and why."""
+    reason = "not graded: the submission could not be graded (see the summary)"
+    report.checks = [
+        CheckResult(c.check_id, c.question, c.title, 0.0, c.max_score, False, c.visibility, reason)
+        for c in report.checks
+    ]
+
+
 def grade_submission(
     path: Path | str,
     *,
@@ -209,24 +237,12 @@ def grade_submission(
         goldens = load_goldens(config.goldens)
         report.extra["goldens"] = goldens.digest
         probed = probe_submission(path, goldens=goldens, cases=cases_for(selected), config=config)
-        if probed.status is GradingStatus.UNREADABLE:
-            report.status, report.problem = probed.status, probed.problem
-        else:
-            report.notes = list(probed.notes)
-            report.checks = judge(probed, selected, rubric=rubric, goldens=goldens)
-            report.diagnoses = diagnose(probed.results, report.checks, goldens)
-            report.extra["diagnoses"] = {d.question: d.bug for d in report.diagnoses if d.bug}
+        assess(report, probed, selected, rubric=rubric, goldens=goldens)
     except Exception as error:  # noqa: BLE001 - whatever happens, results.json is written
         report.status = GradingStatus.ERROR
         report.problem = f"{type(error).__name__}: {error}"
     if report.status is not GradingStatus.IN_PROGRESS:
-        reason = "not graded: the submission could not be graded (see the summary)"
-        report.checks = [
-            CheckResult(
-                c.check_id, c.question, c.title, 0.0, c.max_score, False, c.visibility, reason
-            )
-            for c in report.checks
-        ]
+        mark_not_graded(report)
         write()
         return report
     report.status = GradingStatus.GRADED

@@ -41,6 +41,7 @@ from autograder.extract import Dropped, Location
 from autograder.goldens import GOLDENS_DIR
 from autograder.outcome import BrokenCellNote, GradingStatus, StoppedNote, UndefinedNameNote
 from autograder.sandbox import ErrorKind, ProbeError, ProbeResult, SandboxLimits
+from autograder.sandbox.process import Child
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "fixtures" / "submissions" / "solution.ipynb"
@@ -442,7 +443,8 @@ def _no_sandbox(monkeypatch) -> None:
         raise AssertionError("a sandbox child was started")
 
     monkeypatch.setattr(engine, "run_probes", refuse)
-    monkeypatch.setattr(subprocess, "Popen", refuse)
+    monkeypatch.setattr(engine, "probe_submission", refuse)
+    monkeypatch.setattr(Child, "start", refuse)  # the sandbox's only way to start a child
 
 
 def test_a_rerun_takes_everything_from_the_cache(graded, tmp_path, monkeypatch):

@@ -2,9 +2,10 @@
 
 ``GradingSetup`` holds what every submission is judged with (rubric, goldens, checks, the probe
 cases they need); ``report_from_probed`` builds the same ``GradingReport`` as
-``autograder.engine.grade_submission`` (so results.json is the one ``grade.py grade`` writes,
-timings aside: a test compares them); ``batch_status`` says how far grading got, in the words
-the class report lists (graded, unreadable, timed_out, crashed, out_of_memory, error).
+``autograder.engine.grade_submission``, with the engine's ``assess`` and ``mark_not_graded``
+(so results.json is the one ``grade.py grade`` writes, timings aside: a test compares them);
+``batch_status`` says how far grading got, in the words the class report lists (graded,
+unreadable, timed_out, crashed, out_of_memory, error).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from autograder.checks import REGISTRY
 from autograder.checks.base import Check, CheckResult
 from autograder.classreport import fingerprint_definitions
 from autograder.config import GraderConfig
-from autograder.engine import Probed, cases_for, judge
+from autograder.engine import Probed, assess, cases_for, mark_not_graded
 from autograder.extract import ExtractedModule, ExtractError, extract_submission
 from autograder.goldens import Goldens, load_goldens
 from autograder.manifest import QUESTIONS
@@ -27,8 +28,6 @@ from autograder.outcome import GradingReport, GradingStatus, StoppedNote
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import ErrorKind
 
-NOT_GRADED = "not graded: the submission could not be graded (see the summary)"
-"""What every check says when nothing could be graded (as the engine words it)."""
 STOPPED_STATUS = {
     ErrorKind.TIMEOUT: "timed_out",
     ErrorKind.CRASH: "crashed",
@@ -101,28 +100,26 @@ def not_graded_report(
             setup.rubric.line(c).points,
             False,
             setup.rubric.line(c).visibility,
-            NOT_GRADED,
         )
         for c in setup.checks
     ]
+    mark_not_graded(report)
     return report
 
 
 def report_from_probed(setup: GradingSetup, probed: Probed, *, seconds: float) -> GradingReport:
-    """Judge ``probed`` and build its report, as ``grade_submission`` would; ``seconds`` is the
-    grading's wall time (probes and judging)."""
-    if probed.status is GradingStatus.UNREADABLE:
-        report = not_graded_report(setup, probed.submission, probed.status, probed.problem)
-        report.seconds = seconds
-        return report
+    """Judge ``probed`` and build its report with the engine's own steps (``assess``), as
+    ``grade_submission`` does; ``seconds`` is the grading's wall time."""
     report = _base_report(setup, probed.submission)
-    report.notes = list(probed.notes)
-    report.checks = judge(probed, setup.checks, rubric=setup.rubric, goldens=setup.goldens)
-    report.status = GradingStatus.GRADED
-    report.extra["timings"] = {
-        "total_s": round(seconds, 3),
-        "probes": {k: round(r.seconds, 3) for k, r in probed.results.items()},
-    }
+    assess(report, probed, setup.checks, rubric=setup.rubric, goldens=setup.goldens)
+    if report.status is GradingStatus.UNREADABLE:
+        report = not_graded_report(setup, probed.submission, report.status, report.problem)
+    else:
+        report.status = GradingStatus.GRADED
+        report.extra["timings"] = {
+            "total_s": round(seconds, 3),
+            "probes": {k: round(r.seconds, 3) for k, r in probed.results.items()},
+        }
     report.seconds = seconds
     return report
 
