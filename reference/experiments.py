@@ -36,6 +36,7 @@ from reference.plots import (
     save_loss_comparison_by_hidden,
 )
 from reference.runs import Job, run_jobs, to_json_text
+from reference.scaling import DEFAULT_TARGETS
 from reference.train import (
     TrainConfig,
     decoder_epoch_cost,
@@ -44,9 +45,16 @@ from reference.train import (
 
 EXPERIMENTS = ("encdec", "decoder", "heads", "scaling", "nqm")
 TEST_SENTENCES = ("the air conditioning is working", "i went shopping", "roomba is cool")
+ENCDEC_RUNS = tuple(
+    (dataset, batch_size, hidden)
+    for dataset, batch_size in (("small", 64), ("large", 512))
+    for hidden in (16, 32)
+)
+"""2.2.2 question 4: (dataset, batch size, hidden size) of the four encoder-decoder runs."""
 HEADS_RUNS = ((32, 1), (32, 2), (32, 4), (64, 1), (128, 1))
+"""2.3 question 5: (hidden size, heads) of the five decoder-only runs."""
 SCALING_HIDDEN = (16, 24, 32, 48, 64, 96, 128)
-SCALING_TARGETS = (0.08e12, 0.16e12, 0.32e12, 0.64e12, 1.28e12)
+"""2.4: hidden sizes of the seven scaling runs."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,12 @@ class Profile:
     """Epoch cap of a scaling run."""
     accuracy_pairs: int
     """Validation pairs translated to measure word accuracy."""
+
+    @property
+    def caveat(self) -> str:
+        """What to print after a number this profile produced: smoke runs test the code,
+        their numbers mean nothing."""
+        return "  [smoke profile: a test of the code, not a result]" if self.name == "smoke" else ""
 
 
 PROFILES = {
@@ -92,6 +106,55 @@ def _write(out_dir: Path, results: dict) -> Path:
     return path
 
 
+def encdec_config(
+    hidden: int, batch_size: int, profile: Profile, device: str, seed: int
+) -> TrainConfig:
+    """An encoder-decoder run of 2.2.2 question 4 (the notebook uses it too)."""
+    return TrainConfig(
+        hidden_size=hidden,
+        batch_size=batch_size,
+        device=device,
+        max_epochs=profile.max_epochs,
+        seed=seed,
+    )
+
+
+def decoder_config(profile: Profile, device: str, seed: int) -> TrainConfig:
+    """The decoder-only run of 2.3 question 3: hidden 128, 3 layers, one head."""
+    return TrainConfig(
+        hidden_size=128,
+        num_layers=3,
+        batch_size=64,
+        device=device,
+        max_epochs=profile.max_epochs,
+        seed=seed,
+    )
+
+
+def heads_config(hidden: int, heads: int, profile: Profile, device: str, seed: int) -> TrainConfig:
+    """A run of 2.3 question 5: 3 layers, ``heads`` heads of width ``hidden``."""
+    return replace(decoder_config(profile, device, seed), hidden_size=hidden, num_heads=heads)
+
+
+def scaling_config(hidden: int, device: str, seed: int) -> TrainConfig:
+    """A scaling run of 2.4 (4 layers, one head, no early stopping), before its epoch count."""
+    return TrainConfig(
+        hidden_size=hidden,
+        num_layers=4,
+        batch_size=64,
+        device=device,
+        early_stopping_patience=None,
+        seed=seed,
+        max_epochs=1,
+    )
+
+
+def scaling_epochs(flops_per_epoch: float, profile: Profile) -> int:
+    """Epochs that take a scaling run just past the largest budget (capped by the profile)."""
+    epochs = math.ceil(1.05 * target_budgets(profile)[-1] / flops_per_epoch)
+    return min(epochs, profile.max_scaling_epochs)
+
+
 def encdec_jobs(profile: Profile, device: str, seed: int) -> list[Job]:
     """Handout 2.2.2 question 4: hidden 16 vs 32 on the small vs large dataset."""
     return [
@@ -100,17 +163,10 @@ def encdec_jobs(profile: Profile, device: str, seed: int) -> list[Job]:
             f"hidden{hidden}_{dataset}",
             "encdec",
             dataset,
-            TrainConfig(
-                hidden_size=hidden,
-                batch_size=batch_size,
-                device=device,
-                max_epochs=profile.max_epochs,
-                seed=seed,
-            ),
+            encdec_config(hidden, batch_size, profile, device, seed),
             accuracy_pairs=profile.accuracy_pairs,
         )
-        for dataset, batch_size in (("small", 64), ("large", 512))
-        for hidden in (16, 32)
+        for dataset, batch_size, hidden in ENCDEC_RUNS
     ]
 
 
@@ -135,14 +191,7 @@ def finish_encdec(jobs: list[Job], records: list[dict], out_dir: Path) -> dict:
 
 def decoder_jobs(profile: Profile, device: str, seed: int) -> list[Job]:
     """Handout 2.3 question 3: the decoder-only model and its translations."""
-    config = TrainConfig(
-        hidden_size=128,
-        num_layers=3,
-        batch_size=64,
-        device=device,
-        max_epochs=profile.max_epochs,
-        seed=seed,
-    )
+    config = decoder_config(profile, device, seed)
     return [
         Job(
             "decoder",
@@ -178,15 +227,7 @@ def heads_jobs(profile: Profile, device: str, seed: int) -> list[Job]:
             f"hidden{hidden}_heads{heads}",
             "decoder",
             "small",
-            TrainConfig(
-                hidden_size=hidden,
-                num_heads=heads,
-                num_layers=3,
-                batch_size=64,
-                device=device,
-                max_epochs=profile.max_epochs,
-                seed=seed,
-            ),
+            heads_config(hidden, heads, profile, device, seed),
         )
         for hidden, heads in HEADS_RUNS
     ]
@@ -210,26 +251,18 @@ def finish_heads(jobs: list[Job], records: list[dict], out_dir: Path) -> dict:
     return summary
 
 
-def scaling_targets(profile: Profile) -> list[float]:
+def target_budgets(profile: Profile) -> list[float]:
     """The 2.4 target budgets, scaled down in the smoke profile."""
-    return [t * profile.flops_scale for t in SCALING_TARGETS]
+    return [t * profile.flops_scale for t in DEFAULT_TARGETS]
 
 
 def scaling_jobs(profile: Profile, device: str, seed: int, train: Sequence[Pair]) -> list[Job]:
     """Handout 2.4: seven models, each trained just past the largest FLOP budget."""
     jobs = []
     for hidden in SCALING_HIDDEN:
-        config = TrainConfig(
-            hidden_size=hidden,
-            num_layers=4,
-            batch_size=64,
-            device=device,
-            early_stopping_patience=None,
-            seed=seed,
-        )
+        config = scaling_config(hidden, device, seed)
         flops_per_epoch, _ = decoder_epoch_cost(train, config)
-        epochs = math.ceil(1.05 * scaling_targets(profile)[-1] / flops_per_epoch)
-        epochs = min(epochs, profile.max_scaling_epochs)
+        epochs = scaling_epochs(flops_per_epoch, profile)
         jobs.append(
             Job(
                 "scaling", f"hidden{hidden}", "decoder", "small", replace(config, max_epochs=epochs)
@@ -240,7 +273,7 @@ def scaling_jobs(profile: Profile, device: str, seed: int, train: Sequence[Pair]
 
 def finish_scaling(jobs: list[Job], records: list[dict], out_dir: Path, profile: Profile) -> dict:
     """The IsoFLOP analysis, its three figures and the 1e15 estimate."""
-    targets = scaling_targets(profile)
+    targets = target_budgets(profile)
     runs = []
     for job, record in zip(jobs, records, strict=True):
         hidden = job.config.hidden_size

@@ -53,7 +53,11 @@ def find_optimal_params(params: np.ndarray, losses: np.ndarray) -> tuple[np.ndar
     Returns:
         p: shape (3,), coefficients of the quadratic fit of loss against log10(params), highest
             power first (``np.polyfit`` order): loss ~ p[0] x**2 + p[1] x + p[2], x = log10(N).
-        n_opt: the parameter count at the parabola's minimum (in parameters, not log10).
+        n_opt: the parameter count at the parabola's minimum (in parameters, not log10), the
+            vertex of the parabola even when it lies outside the range of ``params``; read off
+            a fine grid over the parabola instead, it must be within 1% of the vertex. (A
+            parabola that opens downwards has no minimum: return its vertex all the same; the
+            given analysis skips such budgets.)
     """
     # BEGIN SOLUTION
     p = np.polyfit(np.log10(params), losses, 2)

@@ -25,14 +25,8 @@ from autograder.sandbox import ProbeResult
 
 __all__ = ["Diagnosis", "Difference", "diagnose", "observed", "signatures_match"]
 
-FACT_OUTPUTS = {
-    "generate": ("prompt", "result", "calls"),
-    "calc_parameters": ("counts",),
-    "find_optimal_params": ("n_opt",),
-    "fit_linear_log": ("m", "c"),
-    "multihead_structure": ("outside_shapes",),
-}
-"""Per probe, the facts that are outputs (the others describe the inputs)."""
+NOT_OUTPUTS = frozenset({"perturb_from", "word"})
+"""Facts that describe a case's inputs, not its answers."""
 RTOL, ATOL = 1e-4, 1e-5
 """Matching tolerance: loose enough for code that ran in float32."""
 
@@ -52,30 +46,26 @@ class Diagnosis:
 
 
 def observed(golden: CaseGolden, result: ProbeResult) -> dict[str, Any]:
-    """The student's outputs on a case, named like the goldens' (arrays and output facts)."""
-    data, values = result.data, dict(result.arrays)
+    """The student's outputs on a case, named like the goldens' (arrays by name, and the data
+    keys the case's facts have: a case names its answer facts as its probe names its data)."""
+    data, values = dict(result.data), dict(result.arrays)
     if golden.probe == "generate":
         calls = data.get("calls") or []
-        values |= {"prompt": calls[0] if calls else [], "result": data.get("result")}
-        values["calls"] = len(calls)
+        data |= {"prompt": calls[0] if calls else [], "calls": len(calls)}
     elif golden.probe == "multihead_structure":
         shapes = [
             s for n, s in (data.get("parameters") or {}).items() if not n.startswith("heads.")
         ]
-        values["outside_shapes"] = sorted(list(s) for s in shapes)
-    else:
-        values |= {k: data[k] for k in FACT_OUTPUTS.get(golden.probe, ()) if k in data}
+        data["outside_shapes"] = sorted(list(s) for s in shapes)
+    values |= {k: v for k, v in data.items() if k in golden.facts and k not in NOT_OUTPUTS}
     return values
 
 
 def _reference_values(golden: CaseGolden, expected: Mapping, facts: Mapping) -> dict[str, Any]:
     values: dict[str, Any] = dict(expected)
-    for key in FACT_OUTPUTS.get(golden.probe, ()):
-        if key in facts:
-            value = facts[key]
-            if key == "counts":
-                value = [entry["count"] for entry in value]
-            values[key] = value
+    for key, value in facts.items():
+        if key not in NOT_OUTPUTS:
+            values[key] = [e["count"] for e in value] if key == "counts" else value
     return values
 
 

@@ -36,7 +36,7 @@ questions of section 2.2 are those of its part 2.2.2, "Transformers for NMT").
 
 - In Colab: *File > Save a copy in Drive*. For the full runs, *Runtime > Change runtime type >
   GPU*.
-- Run the cells from top to bottom. Your code goes where a cell says `# TODO (handout 2.x.y)`:
+- Run the cells from top to bottom. Your code goes where a cell says `# TODO (question 2.x.y)`:
   replace the `raise NotImplementedError(...)` line under it.
 - A `check("2.x.y")` cell follows each graded question. With the course's grader installed it
   runs the public checks on the saved notebook; without it, it says how to run them. It never
@@ -44,8 +44,9 @@ questions of section 2.2 are those of its part 2.2.2, "Transformers for NMT").
 - A cell that needs an earlier part says so ("this cell needs 2.3.1 ...") instead of failing
   somewhere deep inside.
 - `PROFILE = "smoke"` (in the parameters cell below) runs every experiment on a little data in
-  a few minutes, even on a CPU: use it to test your code end to end. `PROFILE = "full"` is the
-  handout's suggested setting: use it for the plots and numbers of your report.
+  a few minutes, even on a CPU: use it to test your code end to end (its numbers are marked as
+  such: they mean nothing). `PROFILE = "full"` is the handout's suggested setting: use it for the
+  plots and numbers of your report.
 
 **Submission**: your written answers and plots go in your report (PDF, on Gradescope); this
 notebook, named `hw2_code_<YOUR_UNI>.ipynb`, goes to the CourseWorks assignment page.

@@ -35,9 +35,12 @@ vectors.
 Use `torch.bmm` (or `@`) for the dot products between the batched queries and the batched keys.
 Useful functions: `squeeze`, `unsqueeze`, `expand_as`, `cat`, `view`, `bmm` (or `@`).
 
-Your forward pass must work with a 2D query tensor (batch_size x hidden_size, one query per
-example) and a 3D one (batch_size x k x hidden_size). It returns the context (batch_size x k x
-hidden_size) and the attention weights (batch_size x k x seq_len, each row summing to 1).
+Your forward pass must work with a 2D query tensor (batch_size x hidden_size: one query per
+example, what the handout writes batch_size x (1) x hidden_size) and a 3D one (batch_size x k x
+hidden_size). It returns the context (batch_size x k x hidden_size, so batch_size x 1 x
+hidden_size for 2D queries; batch_size x hidden_size is accepted too) and the attention weights
+(batch_size x k x seq_len, each row summing to 1; the transposed layout batch_size x seq_len x k
+is accepted too).
 """
 
 # %%
@@ -53,8 +56,10 @@ r"""
 **Implement the causal scaled dot-product attention**: fill in
 `CausalScaledDotAttention.forward`. It is mostly the same as `ScaledDotAttention`; in addition,
 query $i$ must not attend to the keys of future time steps $j > i$: add `float("-inf")` to those
-entries of the unnormalized attention weights. `torch.tril`, `torch.triu` or `masked_fill` are
-handy.
+entries of the unnormalized attention weights (the given `self.neg_inf`, -1e7, works as well:
+both pass the checks). `torch.tril`, `torch.triu` or `masked_fill` are handy. Causal attention is
+self-attention here: the queries are the keys' positions, query $i$ at position $i$ (the checks
+use as many queries as keys; with fewer, query $i$ stays aligned with key $i$).
 """
 
 # %%
@@ -124,30 +129,23 @@ runs them, prints the lowest validation loss of each run and saves the two compa
 # include plots: save_loss_comparison_by_hidden, save_loss_comparison_by_dataset
 
 # %%
-# include experiments: TEST_SENTENCES
+# include experiments: TEST_SENTENCES, ENCDEC_RUNS, encdec_config
 
 require("data", "2.2.1", "2.2.2")
 encdec_results = {}
-for dataset, batch_size in (("small", 64), ("large", 512)):
-    for hidden in (16, 32):
-        config = TrainConfig(
-            hidden_size=hidden,
-            batch_size=batch_size,
-            device=DEVICE,
-            max_epochs=profile.max_epochs,
-            seed=SEED,
-        )
-        encoder, decoder, history = train_encoder_decoder(
-            datasets[dataset]["train"], datasets[dataset]["val"], config
-        )
-        encdec_results[(hidden, dataset)] = history.to_json()
-        val = datasets[dataset]["val"][: profile.accuracy_pairs]
-        accuracy = word_accuracy(val, lambda w, e=encoder, d=decoder: translate(e, d, w))
-        print(
-            f"hidden {hidden}, {dataset} dataset: lowest validation loss "
-            f"{history.best_val_loss:.4f} (epoch {history.best_epoch} of "
-            f"{len(history.val_loss)}), word accuracy {accuracy:.1%}"
-        )
+for dataset, batch_size, hidden in ENCDEC_RUNS:
+    config = encdec_config(hidden, batch_size, profile, DEVICE, SEED)
+    encoder, decoder, history = train_encoder_decoder(
+        datasets[dataset]["train"], datasets[dataset]["val"], config
+    )
+    encdec_results[(hidden, dataset)] = history.to_json()
+    val = datasets[dataset]["val"][: profile.accuracy_pairs]
+    accuracy = word_accuracy(val, lambda w, e=encoder, d=decoder: translate(e, d, w))
+    print(
+        f"hidden {hidden}, {dataset} dataset: lowest validation loss "
+        f"{history.best_val_loss:.4f} (epoch {history.best_epoch} of "
+        f"{len(history.val_loss)}), word accuracy {accuracy:.1%}{profile.caveat}"
+    )
 
 print("\ntranslations by the last model (hidden 32, large dataset):")
 for sentence in TEST_SENTENCES:

@@ -78,21 +78,17 @@ the small dataset, then translate a few sentences with it.
 """
 
 # %%
+# include experiments: decoder_config
+
 require("data", "2.2.2", "2.3.1")
-decoder_config = TrainConfig(
-    hidden_size=128,
-    num_layers=3,
-    batch_size=64,
-    device=DEVICE,
-    max_epochs=profile.max_epochs,
-    seed=SEED,
-)
+config = decoder_config(profile, DEVICE, SEED)
 decoder_model, decoder_history = train_decoder_only(
-    datasets["small"]["train"], datasets["small"]["val"], decoder_config
+    datasets["small"]["train"], datasets["small"]["val"], config
 )
 print(
-    f"decoder-only, hidden 128: lowest validation loss {decoder_history.best_val_loss:.4f} "
-    f"(epoch {decoder_history.best_epoch} of {len(decoder_history.val_loss)})"
+    f"decoder-only, hidden {config.hidden_size}: lowest validation loss "
+    f"{decoder_history.best_val_loss:.4f} (epoch {decoder_history.best_epoch} of "
+    f"{len(decoder_history.val_loss)}){profile.caveat}"
 )
 
 # %%
@@ -164,23 +160,17 @@ validation loss against their parameter count. The cell after it trains the five
 # include plots: save_heads_vs_hidden
 
 # %%
-# include experiments: HEADS_RUNS
+# include experiments: HEADS_RUNS, heads_config
 
 require("data", "2.2.2", "2.3.1", "2.3.4", "2.3.5")
 heads_results, heads_params = {}, {}
 for hidden, heads in HEADS_RUNS:
-    config = TrainConfig(
-        hidden_size=hidden,
-        num_heads=heads,
-        num_layers=3,
-        batch_size=64,
-        device=DEVICE,
-        max_epochs=profile.max_epochs,
-        seed=SEED,
-    )
+    config = heads_config(hidden, heads, profile, DEVICE, SEED)
     _, history = train_decoder_only(datasets["small"]["train"], datasets["small"]["val"], config)
     heads_results[(hidden, heads)] = history.to_json()
-    heads_params[(hidden, heads)] = calc_parameters_decoder(VOCAB_SIZE, hidden, 3, heads)
+    heads_params[(hidden, heads)] = calc_parameters_decoder(
+        VOCAB_SIZE, hidden, config.num_layers, heads
+    )
     print(
         f"hidden {hidden}, {heads} head(s): {heads_params[(hidden, heads)]:,} parameters, "
         f"lowest validation loss {history.best_val_loss:.4f}"

@@ -27,32 +27,22 @@ spent on training.
 """
 
 # %%
-# include experiments: SCALING_HIDDEN, SCALING_TARGETS
+# include experiments: SCALING_HIDDEN, target_budgets, scaling_config, scaling_epochs
 
 require("data", "2.2.2", "2.3.1", "2.3.5")
-scaling_targets = [t * profile.flops_scale for t in SCALING_TARGETS]
+scaling_targets = target_budgets(profile)
 runs = []
 for hidden in SCALING_HIDDEN:
-    config = TrainConfig(
-        hidden_size=hidden,
-        num_layers=4,
-        batch_size=64,
-        device=DEVICE,
-        early_stopping_patience=None,
-        seed=SEED,
-        max_epochs=1,
-    )
+    config = scaling_config(hidden, DEVICE, SEED)
     flops_per_epoch, _ = decoder_epoch_cost(datasets["small"]["train"], config)
-    epochs = min(
-        math.ceil(1.05 * scaling_targets[-1] / flops_per_epoch), profile.max_scaling_epochs
-    )
+    epochs = scaling_epochs(flops_per_epoch, profile)
     _, history = train_decoder_only(
         datasets["small"]["train"], datasets["small"]["val"], replace(config, max_epochs=epochs)
     )
     runs.append(
         {
             "hidden_size": hidden,
-            "params": calc_parameters_decoder(VOCAB_SIZE, hidden, 4, 1),
+            "params": calc_parameters_decoder(VOCAB_SIZE, hidden, config.num_layers, 1),
             "flops": history.flops,
             "tokens": history.tokens,
             "val_loss": history.val_loss,
@@ -132,7 +122,7 @@ for prof in isoflop_analysis.profiles:
 for target, reason in isoflop_analysis.skipped:
     print(f"budget {target:.3g} FLOPs left out: {reason}")
 m, c = isoflop_analysis.params_fit
-print(f"fit: N_opt(C) = 10^{c:.3f} * C^{m:.3f}")
+print(f"fit: N_opt(C) = 10^{c:.3f} * C^{m:.3f}{profile.caveat}")
 show_figure(
     save_compute_optimal_params(
         isoflop_analysis, FIGURES_DIR / "compute_optimal_params.png", BUDGET
@@ -140,7 +130,7 @@ show_figure(
 )
 print(
     f"compute-optimal parameters at {BUDGET:.3g} FLOPs: "
-    f"{estimate_params(isoflop_analysis, BUDGET):.3g}"
+    f"{estimate_params(isoflop_analysis, BUDGET):.3g}{profile.caveat}"
 )
 
 # %% [markdown]
@@ -163,10 +153,10 @@ show_figure(
     )
 )
 m, c = isoflop_analysis.tokens_fit
-print(f"fit: D_opt(C) = 10^{c:.3f} * C^{m:.3f}")
+print(f"fit: D_opt(C) = 10^{c:.3f} * C^{m:.3f}{profile.caveat}")
 print(
     f"compute-optimal training tokens at {BUDGET:.3g} FLOPs: "
-    f"{estimate_tokens(isoflop_analysis, BUDGET):.3g}"
+    f"{estimate_tokens(isoflop_analysis, BUDGET):.3g}{profile.caveat}"
 )
 
 # %% [markdown]
