@@ -36,6 +36,7 @@ def schema() -> dict:
     return json.loads(SCHEMA.read_text())
 
 
+@pytest.mark.official_data
 def test_vendored_schema_matches_shared():
     if not SHARED_SCHEMA.is_file():
         pytest.skip(f"no {SHARED_SCHEMA} on this machine")
