@@ -27,6 +27,7 @@ spent on training.
 """
 
 # %%
+# include scaling: DEFAULT_TARGETS
 # include experiments: SCALING_HIDDEN, target_budgets, scaling_config, scaling_epochs
 
 require("data", "2.2.2", "2.3.1", "2.3.5")
@@ -101,7 +102,7 @@ train one run per budget with a matched schedule.) Keep this in mind when you re
 """
 
 # %%
-# include scaling: DEFAULT_TARGETS, DEFAULT_BUDGET, MIN_MODELS_PER_TARGET, RUN_KEYS
+# include scaling: DEFAULT_BUDGET, MIN_MODELS_PER_TARGET, RUN_KEYS
 # include scaling: loss_at_flops, IsoFlopProfile, IsoFlopAnalysis, _plain, _check_runs
 # include scaling: analyse_isoflops, _power_law, estimate_params, estimate_tokens
 # include scaling: _save, _sci, _tflops, _cmap, save_isoflop_profiles, _save_power_law
