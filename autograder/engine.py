@@ -141,6 +141,23 @@ def probe_submission(
         module = extract_submission(path)
     except ExtractError as error:
         return Probed(path.name, GradingStatus.UNREADABLE, str(error), (), {}, 0.0)
+    return probe_module(
+        module, path.name, goldens=goldens, cases=cases, config=config, started=start
+    )
+
+
+def probe_module(
+    module: ExtractedModule,
+    name: str,
+    *,
+    goldens: Goldens,
+    cases: set[str],
+    config: GraderConfig,
+    started: float | None = None,
+) -> Probed:
+    """``probe_submission`` after extraction (the batch extracts once, for the probes and the
+    code fingerprint); ``started`` is when grading began (``time.perf_counter``)."""
+    start = time.perf_counter() if started is None else started
     results = run_probes(
         module.source,
         probe_calls(goldens, cases),
@@ -150,7 +167,7 @@ def probe_submission(
     )
     notes = (*extraction_notes(module), *_stopped_notes(results))
     seconds = time.perf_counter() - start
-    return Probed(path.name, GradingStatus.GRADED, "", notes, {r.id: r for r in results}, seconds)
+    return Probed(name, GradingStatus.GRADED, "", notes, {r.id: r for r in results}, seconds)
 
 
 def judge(

@@ -145,12 +145,17 @@ def definition_sources(module: ExtractedModule, names: tuple[str, ...]) -> dict[
     return sources
 
 
-def fingerprint_submission(path: Path) -> str | None:
-    """``fingerprint_definitions`` of the submission's graded definitions (extraction runs no
-    student code); None when it cannot be read or defines none of them."""
-    try:
-        module = extract_submission(path)
-    except ExtractError:
-        return None
+def fingerprint_module(module: ExtractedModule) -> str | None:
+    """``fingerprint_definitions`` of the module's graded definitions; None when it defines
+    none of them."""
     sources = definition_sources(module, GRADED_DEFINITIONS)
     return fingerprint_definitions(sources) if sources else None
+
+
+def fingerprint_submission(path: Path) -> str | None:
+    """The fingerprint of a notebook (extraction runs no student code); None when it cannot be
+    read or defines none of the graded definitions."""
+    try:
+        return fingerprint_module(extract_submission(path))
+    except ExtractError:
+        return None

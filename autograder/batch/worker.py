@@ -8,8 +8,9 @@ fingerprint (extraction runs no student code; doing it here spreads its cost ove
 Nothing is judged or written here: the driver does that, so results are written in one place
 however the work ran.
 
-Workers never run student code themselves: the ``Prober`` starts one sandboxed child per
-submission. The default prober is ``autograder.engine.probe_submission``, which starts a fresh
+Workers never run student code themselves: the notebook is extracted once (the module feeds both
+the probes and the code fingerprint), then the ``Prober`` starts one sandboxed child per
+submission. The default prober is ``autograder.engine.probe_module``, which starts a fresh
 interpreter per child; a warm launcher (a fork server that imported torch and never ran student
 code) plugs in here as another ``Prober`` without touching the rest of the batch.
 """
@@ -17,26 +18,35 @@ code) plugs in here as another ``Prober`` without touching the rest of the batch
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from autograder.batch.cache import probe_code_hash
 from autograder.batch.codec import ProbeBlob, encode_probed
-from autograder.batch.grading import fingerprint_submission
+from autograder.batch.grading import fingerprint_module
 from autograder.config import GraderConfig, default_secret_paths
-from autograder.engine import Probed, probe_submission
+from autograder.engine import Probed, probe_module
+from autograder.extract import ExtractedModule, ExtractError, extract_submission
 from autograder.goldens import Goldens
 from autograder.outcome import GradingStatus
 from autograder.sandbox import SandboxLimits
 
 
 class Prober(Protocol):
-    """Extract a submission and run its probe cases in the sandbox (``probe_submission``'s
-    signature)."""
+    """Run the probe cases on an extracted submission in the sandbox (the signature of
+    ``autograder.engine.probe_module``)."""
 
     def __call__(
-        self, path: Path, *, goldens: Goldens, cases: set[str], config: GraderConfig
+        self,
+        module: ExtractedModule,
+        name: str,
+        *,
+        goldens: Goldens,
+        cases: set[str],
+        config: GraderConfig,
+        started: float | None = None,
     ) -> Probed: ...
 
 
@@ -64,7 +74,23 @@ def worker_config(job: ProbeJob) -> GraderConfig:
     )
 
 
-def probe_job(job: ProbeJob, goldens: Goldens, *, prober: Prober = probe_submission) -> ProbeBlob:
+def probe_submission_file(
+    path: Path, job: ProbeJob, goldens: Goldens, prober: Prober
+) -> tuple[Probed, str | None]:
+    """Extract once (for the probes and the fingerprint), then probe; the Probed and the
+    fingerprint."""
+    start = time.perf_counter()
+    try:
+        module = extract_submission(path)
+    except ExtractError as error:
+        return Probed(path.name, GradingStatus.UNREADABLE, str(error), (), {}, 0.0), None
+    cases = set(job.cases)
+    config = worker_config(job)
+    probed = prober(module, path.name, goldens=goldens, cases=cases, config=config, started=start)
+    return probed, fingerprint_module(module)
+
+
+def probe_job(job: ProbeJob, goldens: Goldens, *, prober: Prober = probe_module) -> ProbeBlob:
     """Probe one submission (see the module docstring); a failure of the grader itself comes
     back as the blob's ``error``, never as an exception."""
     name = Path(job.name).name or "submission.ipynb"
@@ -72,9 +98,7 @@ def probe_job(job: ProbeJob, goldens: Goldens, *, prober: Prober = probe_submiss
         with tempfile.TemporaryDirectory(prefix="nmt-batch-") as folder:
             path = Path(folder) / name
             path.write_bytes(job.data)
-            probed = prober(path, goldens=goldens, cases=set(job.cases), config=worker_config(job))
-            graded = probed.status is GradingStatus.GRADED
-            fingerprint = fingerprint_submission(path) if graded else None
+            probed, fingerprint = probe_submission_file(path, job, goldens, prober)
         return encode_probed(probed, fingerprint=fingerprint, code=probe_code_hash())
     except Exception as error:  # noqa: BLE001 - the driver records it and grades the rest
         return ProbeBlob(error=f"{type(error).__name__}: {error}")
