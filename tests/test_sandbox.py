@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,14 @@ from autograder.child.view import (
     resolve_links,
 )
 from autograder.goldens import GOLDENS_DIR
-from autograder.sandbox import ErrorKind, ProbeCall, SandboxError, SandboxLimits, run_probes
+from autograder.sandbox import (
+    ErrorKind,
+    ProbeCall,
+    SandboxError,
+    SandboxLimits,
+    cleanup,
+    run_probes,
+)
 from autograder.sandbox.cleanup import remove_tree
 from autograder.sandbox.transport import TransportError, read_result
 
@@ -453,6 +461,31 @@ def test_as_root_nothing_passes_from_one_grading_to_the_next():
     second = run_probes("", [ProbeCall("pick", "pick_up", "1", {})], probe_modules=[TESTING])[0]
     assert second.status == "ok", second.error
     assert second.data["found"] == {}
+
+
+def test_without_a_pid_namespace_leftovers_are_found_by_their_mark_and_no_other():
+    """The fallback when the kernel refuses PID namespaces: processes of the sandbox user that
+    carry the child's mark (forks inherit it, setsid does not remove it) are killed; another
+    child's are not."""
+    sleeper = [sys.executable, "-S", "-c", "import os, time; os.setsid(); time.sleep(60)"]
+    mine = subprocess.Popen(sleeper, env={"NMT_SANDBOX_ID": "mark-a"})
+    other = subprocess.Popen(sleeper, env={"NMT_SANDBOX_ID": "mark-b"})
+    try:
+        child = cleanup.ChildIdentity(
+            None, os.getuid(), cleanup.start_ticks(os.getpid()), 0.0, pid=-1, mark="mark-a"
+        )
+        deadline = time.monotonic() + 10
+        while not cleanup.leftover_processes(child) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the sleeper's environment is readable
+        assert cleanup.leftover_processes(child) == [mine.pid]
+        assert cleanup.kill_leftovers(child) == []
+        assert mine.wait(10) == -9
+        assert other.poll() is None
+    finally:
+        other.kill()
+        mine.kill()
+        other.wait()
+        mine.wait()
 
 
 def test_a_workspace_that_resists_removal_is_removed_and_the_grade_stands(tmp_path, monkeypatch):

@@ -132,7 +132,7 @@ def _set_limits(limits: ExtractLimits) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     with contextlib.suppress(Exception):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    sys.setrecursionlimit(10_000)
+    sys.setrecursionlimit(5_000)  # the depth cap needs far less; C frames stay small
 
 
 def child_main(path: str, limits_json: str) -> None:

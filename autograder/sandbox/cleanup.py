@@ -6,8 +6,9 @@
 - ``kill_leftovers``: processes of the grading that are still alive after the child was reaped.
   With a PID namespace the kernel has killed them all when its init died; the parent checks by
   the namespace. Without one, as root, the child ran as the sandbox user: its processes started
-  since the child are killed. (Not root and no namespace: only the process group is killed; see
-  docs/threat-model.md.)
+  since the child that carry the child's mark (its session, or the ``NMT_SANDBOX_ID`` of its
+  environment, which forks inherit) are killed, and never another child's. (Not root and no
+  namespace: only the process group is killed; see docs/threat-model.md.)
 - ``remove_ipc`` and ``remove_shared_files``: without an IPC or mount namespace, System V
   objects and files the sandbox user made in the world-writable folders since the child started.
 """
@@ -92,6 +93,10 @@ class ChildIdentity:
     """When the child started (clock ticks since boot, as /proc/PID/stat counts them)."""
     start_time: float
     """When the child started, as time.time()."""
+    pid: int = 0
+    """The child's process (the leader of its session)."""
+    mark: str = ""
+    """The child's ``NMT_SANDBOX_ID``, which every process it forks inherits."""
 
 
 def start_ticks(pid: int) -> int:
@@ -123,9 +128,24 @@ def _belongs(pid: int, child: ChildIdentity) -> bool:
             return os.readlink(f"/proc/{pid}/ns/pid") == child.pid_namespace
         if child.uid is None or os.stat(f"/proc/{pid}").st_uid != child.uid:
             return False
-        return start_ticks(pid) >= child.start_ticks
+        if start_ticks(pid) < child.start_ticks:
+            return False
+        return _session(pid) == child.pid or _marked(pid, child.mark)
     except (OSError, ValueError, IndexError):
         return False  # gone meanwhile
+
+
+def _session(pid: int) -> int:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return int(text[text.rindex(")") + 2 :].split()[3])
+
+
+def _marked(pid: int, mark: str) -> bool:
+    """Whether the process's initial environment holds the child's mark."""
+    if not mark:
+        return False
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    return f"NMT_SANDBOX_ID={mark}".encode() in environ.split(b"\0")
 
 
 def leftover_processes(child: ChildIdentity) -> list[int]:

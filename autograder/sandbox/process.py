@@ -49,9 +49,11 @@ class ProtocolViolation(Exception):
 
 def child_environment(home: Path) -> dict[str, str]:
     """The child's whole environment: nothing of the grader's leaks into it. Beyond the brief's
-    list: a non-interactive matplotlib backend, and at most two malloc arenas, since every arena
-    reserves 64 MiB of the address space that RLIMIT_AS counts."""
+    list: a non-interactive matplotlib backend, at most two malloc arenas (every arena reserves
+    64 MiB of the address space that RLIMIT_AS counts), and the child's mark, which every process
+    it forks inherits (``cleanup`` finds them by it when there is no PID namespace)."""
     return {
+        "NMT_SANDBOX_ID": home.parent.name,
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
         "TMPDIR": str(home),

@@ -194,7 +194,16 @@ class Session:
         except BaseException:
             workspace.close()
             raise
-        self.identity = cleanup.ChildIdentity(None, run.owner, _start_ticks(self.child), started)
+        self.identity = cleanup.ChildIdentity(
+            None,
+            run.owner,
+            _start_ticks(self.child),
+            started,
+            pid=self.child.process.pid,
+            mark=workspace.base.name,
+        )
+        self.started = False
+        """Whether the child got past its trusted phase (student code may have run)."""
 
     def locate(self, lineno: int | None) -> object:
         if lineno is None:
@@ -260,8 +269,8 @@ class Session:
             self.child.close()
             cleanup.after_child(
                 self.identity,
-                isolated_ipc="ipc" in self.isolated,
-                isolated_files="mount" in self.isolated,
+                isolated_ipc="ipc" in self.isolated or not self.started,
+                isolated_files="mount" in self.isolated or not self.started,
             )
             self.child.workspace.close()
 
@@ -286,6 +295,7 @@ class Session:
                 continue
             offset = offset_of(event, "importing")
             if offset is not None:
+                self.started = True
                 return offset
             if isinstance(event, Timeout) and self.out_of_time():
                 self.child.kill()
