@@ -52,10 +52,26 @@ def test_json_has_no_nan():
     assert json.loads(text) == {"loss": [1.0, None], "best": None}
 
 
-def test_nqm_experiment(tmp_path):
-    results = run(["nqm"], TINY, tmp_path)
-    assert results["nqm"]
-    assert any(p.suffix == ".png" for p in (tmp_path / "nqm").iterdir())
+def test_nqm_experiment_shows_both_regimes(tmp_path):
+    """The answer key's content: in the noise-dominated regime (small batches) the steps to the
+    target fall as 1/B and the optimal learning rate grows about linearly with B; in the
+    curvature-dominated regime (large batches) the steps approach S_min and the learning rate
+    saturates below the stability bound 2/h_max; the critical batch size lies between."""
+    sweep = run(["nqm"], TINY, tmp_path)["nqm"]["sweep"]
+    b, lr, steps = sweep["batch_sizes"], sweep["optimal_lr"], sweep["steps_to_target"]
+    assert b == sorted(b) and len(b) >= 5
+    noise = steps[0] / steps[1]
+    assert 0.8 * (b[1] / b[0]) < noise < 1.2 * (b[1] / b[0])  # steps ~ 1/B
+    assert 0.5 * (b[1] / b[0]) < lr[1] / lr[0] < 1.5 * (b[1] / b[0])  # lr ~ B
+    assert steps[-1] < 1.5 * sweep["min_steps"]  # curvature-limited: S_min
+    assert lr[-1] < sweep["stability_bound"] and lr[-1] / lr[-2] < 1.2  # saturates
+    assert all(x >= y for x, y in zip(steps, steps[1:], strict=False))
+    assert b[0] < sweep["critical_batch_size"] < b[-1]
+    assert {p.name for p in (tmp_path / "nqm").iterdir()} >= {
+        "nqm_learning_rate.png",
+        "nqm_steps_to_target.png",
+        "nqm_answer_key.md",
+    }
 
 
 def test_cli_rejects_unknown_experiment(capsys):
