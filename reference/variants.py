@@ -56,6 +56,14 @@ _COUNT_BODY = """    V, H, h = vocab_size, hidden_size, num_heads
     per_layer = attention + linear  # + the MLP
     return V * H + num_layers * per_layer + H * V + V"""
 
+_COUNT_WO_NO_BIAS = _p(
+    "models",
+    "def calc_parameters_decoder",
+    "(h * H * H + H if h > 1 else 0)",
+    "(h * H * H if h > 1 else 0)",
+)
+"""The parameter count of a model whose W^O has no bias."""
+
 ACCEPTED: tuple[Variant, ...] = (
     Variant(
         "MASK-NEG-1E9",
@@ -245,12 +253,7 @@ ACCEPTED: tuple[Variant, ...] = (
         "W^O without a bias, and a parameter count to match",
         (
             _p("attention", _MHA, _WO, _WO.replace(", hidden_size)", ", hidden_size, bias=False)")),
-            _p(
-                "models",
-                "def calc_parameters_decoder",
-                "(h * H * H + H if h > 1 else 0)",
-                "(h * H * H if h > 1 else 0)",
-            ),
+            _COUNT_WO_NO_BIAS,
         ),
     ),
     Variant(
@@ -269,12 +272,7 @@ ACCEPTED: tuple[Variant, ...] = (
                 "context = self.W_O(context)",
                 "context = context @ self.W_O",
             ),
-            _p(
-                "models",
-                "def calc_parameters_decoder",
-                "(h * H * H + H if h > 1 else 0)",
-                "(h * H * H if h > 1 else 0)",
-            ),
+            _COUNT_WO_NO_BIAS,
         ),
     ),
     Variant(
