@@ -335,6 +335,14 @@ def test_a_folder_gives_one_submission_per_notebook_or_subfolder(tmp_path):
     assert found.skipped == ("cy/scratch.ipynb", "dee/a.ipynb", "dee/b.ipynb", "notes.txt")
 
 
+def test_an_output_folder_inside_the_input_is_not_a_submission(tmp_path):
+    (tmp_path / "amy.ipynb").write_text("{}")
+    (tmp_path / "out" / "amy").mkdir(parents=True)
+    (tmp_path / "out" / "amy" / "results.json").write_text("{}")
+    found = discover(tmp_path, staging=tmp_path / "s", exclude=(tmp_path / "out",))
+    assert [s.id for s in found.submissions] == ["amy"] and found.skipped == ()
+
+
 def test_student_folders_are_safe_unique_names(tmp_path):
     from autograder.batch import Student, Submission
 
@@ -516,6 +524,18 @@ def test_only_regrades_the_students_named(graded, tmp_path):
     assert [e["submission"] for e in _events(copy, "probed")[probed:]] == ["submission_4"]
     with pytest.raises(InputError, match="nobody"):
         run_batch(BatchOptions(source=export, out=copy, only=("nobody",), progress=False))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="autograder.classreport divides by a None mean score when no submission is graded",
+)
+def test_a_class_where_nothing_could_be_graded_still_gets_its_report(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "amy.ipynb").write_text("not a notebook")
+    summary = run_batch(BatchOptions(source=tmp_path / "in", out=tmp_path / "out", progress=False))
+    assert summary.statuses == {"unreadable": 1}
+    assert _gradebook(tmp_path / "out")["amy"]["status"] == "unreadable"
 
 
 # --- a zip of notebooks through the command line --------------------------------------------

@@ -71,19 +71,27 @@ def _pick_notebook(folder: Path) -> tuple[Path | None, str]:
     return None, f"the submission holds several notebooks ({names}); grade one by hand"
 
 
-def _skipped(root: Path, used: set[Path]) -> list[str]:
+def _skipped(root: Path, used: set[Path], exclude: tuple[Path, ...]) -> list[str]:
+    def excluded(path: Path) -> bool:
+        resolved = path.resolve()
+        return any(folder == resolved or folder in resolved.parents for folder in exclude)
+
     return sorted(
         p.relative_to(root).as_posix()
         for p in root.rglob("*")
-        if p.is_file() and p not in used and p.name != METADATA and _visible(p, root)
+        if p.is_file()
+        and p not in used
+        and p.name != METADATA
+        and _visible(p, root)
+        and not excluded(p)
     )
 
 
-def _from_folder(root: Path) -> Discovery:
+def _from_folder(root: Path, exclude: tuple[Path, ...] = ()) -> Discovery:
     metadata = read_metadata(root / METADATA) if (root / METADATA).is_file() else {}
     submissions = []
     for entry in sorted(root.iterdir()):
-        if not _visible(entry, root):
+        if not _visible(entry, root) or entry.resolve() in exclude:
             continue
         if entry.is_file() and is_notebook_name(entry.name) and not metadata:
             submissions.append(Submission(entry.stem, (Student(entry.stem),), entry))
@@ -92,7 +100,7 @@ def _from_folder(root: Path) -> Discovery:
             students = metadata.get(entry.name, (Student(entry.name),))
             submissions.append(Submission(entry.name, students, path, problem))
     used = {s.path for s in submissions if s.path is not None}
-    return Discovery(_unique_students(submissions), tuple(_skipped(root, used)))
+    return Discovery(_unique_students(submissions), tuple(_skipped(root, used, exclude)))
 
 
 def _unique_students(submissions: list[Submission]) -> tuple[Submission, ...]:
@@ -117,13 +125,21 @@ def _zip_root(folder: Path) -> Path:
 
 
 def discover(
-    source: Path, *, staging: Path, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES
+    source: Path,
+    *,
+    staging: Path,
+    exclude: tuple[Path, ...] = (),
+    max_entries: int = MAX_ENTRIES,
+    max_bytes: int = MAX_BYTES,
 ) -> Discovery:
-    """The submissions of a folder or zip (see the module docstring). A zip is extracted once
-    into ``staging/<its hash>``; InputError for an input that does not exist or cannot be read."""
+    """The submissions of a folder or zip (see the module docstring); ``exclude`` holds folders
+    that are not submissions (the batch's output, when it lies inside the input). A zip is
+    extracted once into ``staging/<its hash>``; InputError for an input that does not exist or
+    cannot be read."""
     source = Path(source)
+    exclude = tuple(p.resolve() for p in exclude)
     if source.is_dir():
-        return _from_folder(source)
+        return _from_folder(source, exclude)
     if not source.is_file():
         raise InputError(f"{source} is neither a folder nor a zip of submissions")
     if is_notebook_name(source.name):
@@ -136,7 +152,7 @@ def discover(
         contents = extract_zip(source, partial, max_entries=max_entries, max_bytes=max_bytes)
         (partial / ".skipped").write_text("".join(f"{n}\n" for n in contents.skipped))
         partial.rename(target)
-    found = _from_folder(_zip_root(target))
+    found = _from_folder(_zip_root(target), exclude)
     zip_skipped = (target / ".skipped").read_text().splitlines()
     return replace(found, skipped=tuple(sorted({*found.skipped, *zip_skipped})))
 

@@ -322,7 +322,7 @@ def run_batch(options: BatchOptions) -> BatchSummary:
     if options.jobs is not None and options.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, not {options.jobs}")
     with locked_output(options.out) as state:
-        discovery = discover(options.source, staging=state / "zips")
+        discovery = discover(options.source, staging=state / "zips", exclude=(options.out,))
         chosen = _select(discovery.submissions, options.only)
         driver = _Driver(options, state, GradingSetup.load(options.config))
         driver.folders = student_folder_names(discovery.submissions)
