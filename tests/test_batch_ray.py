@@ -38,7 +38,12 @@ def _ray():
 def ray_address():
     """A local Ray with 2 CPUs, started once for the session; its address."""
     ray = _ray()
-    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    context = ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",  # loopback only
+    )
     yield context.address_info["address"]
     ray.shutdown()
 

@@ -91,7 +91,11 @@ def run_ray(jobs: Jobs, goldens: Goldens, *, address: str, window: int = 64) -> 
     except ImportError:
         raise ValueError('--ray needs Ray: pip install ".[cluster]"') from None
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"cannot join the Ray cluster at {address}: {message}") from None
     task = ray.remote(num_cpus=1, max_retries=MAX_ATTEMPTS - 1)(probe_job)
     goldens_ref = ray.put(goldens)
     queue = iter(jobs)
