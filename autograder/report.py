@@ -16,6 +16,7 @@ from autograder.diagnose import Diagnosis, Difference
 from autograder.extract import Location, cell_label
 from autograder.files import write_json, write_text
 from autograder.manifest import BY_NUMBER, question_sort_key
+from autograder.markdown import inert
 from autograder.outcome import (
     BrokenCellNote,
     GradingReport,
@@ -47,8 +48,8 @@ def describe_location(location: object) -> str:
     """``in `ScaledDotAttention.forward`, cell 18, line 28`` for a ``Location``."""
     if isinstance(location, Location):
         place = f"{cell_label(location.cell)}, line {location.line}"
-        return f"in `{location.definition}`, {place}" if location.definition else place
-    return str(location) if location is not None else ""
+        return f"in {inert(location.definition)}, {place}" if location.definition else place
+    return inert(location) if location is not None else ""
 
 
 def describe_probe_error(error: ProbeError) -> str:
@@ -56,19 +57,20 @@ def describe_probe_error(error: ProbeError) -> str:
     where = describe_location(error.location)
     kind = error.kind
     if kind is ErrorKind.CONTRACT:
-        return error.message
+        return inert(error.message)
     if kind is ErrorKind.NOT_IMPLEMENTED:
         place = (
             f" ({cell_label(error.location.cell)}, line {error.location.line})"
             if isinstance(error.location, Location)
             else ""
         )
-        return f"not implemented yet: {error.message or 'NotImplementedError'}{place}"
+        return f"not implemented yet: {inert(error.message or 'NotImplementedError')}{place}"
     if kind is ErrorKind.IMPORT:
         suffix = f" ({where})" if where else ""
-        return f"the notebook failed to import: {error.type}: {error.message}{suffix}"
+        return f"the notebook failed to import: {inert(f'{error.type}: {error.message}')}{suffix}"
     if kind is ErrorKind.EXCEPTION:
-        return f"your code raised `{error.type}: {error.message}`" + (f" {where}" if where else "")
+        raised = inert(f"{error.type}: {error.message}")
+        return f"your code raised {raised}" + (f" {where}" if where else "")
     reasons = {
         ErrorKind.TIMEOUT: "it ran past its time budget",
         ErrorKind.CRASH: "the grading process crashed while running it",
@@ -77,7 +79,7 @@ def describe_probe_error(error: ProbeError) -> str:
         ErrorKind.PROTOCOL: "the grading process was disturbed",
         ErrorKind.INVALID_RESULT: "its answer could not be read",
     }
-    return f"{reasons[kind]} ({error.message})"
+    return f"{reasons[kind]} ({inert(error.message)})"
 
 
 def describe_blocked(blocked: Blocked) -> str:
@@ -91,7 +93,7 @@ def check_output(result: CheckResult) -> str:
     """A check's explanation in Markdown: its message, or why it could not judge; and which
     definitions of the student's were replaced by the course's for it."""
     if result.grader_error is not None:
-        text = f"the grader could not evaluate this check ({result.grader_error})"
+        text = f"the grader could not evaluate this check ({inert(result.grader_error)})"
     elif result.blocked is not None:
         text = describe_blocked(result.blocked)
     else:
@@ -116,24 +118,23 @@ def describe_note(note: Note) -> str:
     """One engine note in words."""
     if isinstance(note, BrokenCellNote):
         names = (
-            f" (so {', '.join(f'`{n}`' for n in note.names)} could not be graded)"
+            f" (so {', '.join(inert(n) for n in note.names)} could not be graded)"
             if note.names
             else ""
         )
-        return (
-            f"{cell_label(note.cell)} has a syntax error at line {note.line}: {note.message}{names}"
-        )
+        where = f"{cell_label(note.cell)} has a syntax error at line {note.line}"
+        return f"{where}: {inert(note.message)}{names}"
     if isinstance(note, UndefinedNameNote):
-        users = ", ".join(f"`{u}`" for u in note.users)
+        users = ", ".join(inert(u) for u in note.users)
         if note.dropped is not None:
             d = note.dropped
             return (
-                f"{cell_label(d.cell_index)}: `{d.code}` is not run by the grader ({d.reason}), "
-                f"so `{note.name}` is undefined in {users}"
+                f"{cell_label(d.cell_index)}: {inert(d.code)} is not run by the grader, so "
+                f"{inert(note.name)} is undefined in {users}"
             )
-        return f"`{note.name}` is used in {users} but is not defined anywhere in the notebook"
+        return f"{inert(note.name)} is used in {users} but is not defined anywhere in the notebook"
     if isinstance(note, StoppedNote):
-        return f"question {note.question}: {note.error.message}"
+        return f"question {note.question}: {inert(note.error.message)}"
     raise TypeError(f"unknown note {note!r}")
 
 
@@ -275,7 +276,7 @@ def render_gradescope(report: GradingReport) -> dict:
 
 def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
     """feedback.md: per question, each check with its verdict and explanation."""
-    lines = [f"# {report.title}", "", f"Submission: `{report.submission}`", ""]
+    lines = [f"# {report.title}", "", f"Submission: {inert(report.submission)}", ""]
     shown = [c for c in report.checks if not public_only or c.visibility == "visible"]
     lines.append(
         f"Score: **{sum(c.score for c in shown):g} / {sum(c.max_score for c in shown):g}**"

@@ -6,7 +6,9 @@ import pytest
 
 from autograder.checks import REGISTRY
 from autograder.examples import EXAMPLES, apply_example
+from autograder.notebook import reference_regions
 from autograder.report import check_output
+from tests.conftest import REPO
 from tests.inprocess import check_result, grade_in_process, solution_source
 
 
@@ -74,12 +76,12 @@ def test_counting_by_building_the_model_is_refused(source):
 
 
 def _replace_region(source: str, anchor: str, body: str) -> str:
-    """``source`` with the solution region after ``anchor`` replaced by ``body``."""
-    start = source.index("# BEGIN SOLUTION", source.index(anchor))
-    end = source.index("# END SOLUTION", start)
-    line_start = source.rindex("\n", 0, start) + 1
-    line_end = source.index("\n", end) + 1
-    return source[:line_start] + body + source[line_end:]
+    """``source`` with the body of the solution region of the function ``anchor`` names
+    replaced by ``body`` (the extracted module keeps the region's lines, not its markers)."""
+    owner = anchor.removeprefix("def ").removesuffix("(")
+    region = "\n".join(reference_regions(REPO / "reference")[owner]) + "\n"
+    assert source.count(region) == 1
+    return source.replace(region, body)
 
 
 def test_all_masked_rows_get_a_nan_hint(source):

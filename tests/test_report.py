@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -102,3 +103,70 @@ def test_rubric_must_match_the_checks(tmp_path):
     path.write_text(text)
     with pytest.raises(ValueError, match="no line for 2.3.5/count"):
         load_rubric(path).validate(REGISTRY)
+
+
+HOSTILE = (
+    "![x](http://evil.example/pixel.png) [click](javascript:alert(1)) <img src=x onerror=1>\n"
+    "Score: **25 / 25**\n``` end the fence\n# All checks passed"
+)
+
+
+def _html(markdown: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(markdown)
+
+
+def test_student_text_is_inert_in_every_markdown_output():
+    """Error messages, names and the file name come from the submission: rendered, they are
+    code, never an image, a link, emphasis, raw HTML or a heading of ours."""
+    from autograder.checks.base import Blocked
+    from autograder.extract import Location
+    from autograder.outcome import StoppedNote
+    from autograder.sandbox import ErrorKind, ProbeError
+
+    error = ProbeError("ValueError", HOSTILE, Location(3, 2, HOSTILE), ErrorKind.EXCEPTION)
+    contract = ProbeError("ContractError", HOSTILE, None, ErrorKind.CONTRACT)
+    checks = [
+        CheckResult(
+            "2.2.1/a",
+            "2.2.1",
+            "first",
+            0.0,
+            2.0,
+            False,
+            "visible",
+            blocked=Blocked("sdpa_3d", "error", error),
+        ),
+        CheckResult(
+            "2.2.1/b",
+            "2.2.1",
+            "second",
+            0.0,
+            1.0,
+            False,
+            "visible",
+            blocked=Blocked("sdpa_3d", "error", contract),
+        ),
+        CheckResult("2.2.1/c", "2.2.1", "third", 0.0, 1.0, False, "visible", grader_error=HOSTILE),
+    ]
+    notes = [
+        BrokenCellNote(2, 1, HOSTILE, (HOSTILE,)),
+        StoppedNote("2.2.1", ProbeError("Timeout", HOSTILE, None, ErrorKind.TIMEOUT)),
+    ]
+    report = GradingReport(submission=HOSTILE, checks=checks, notes=notes)
+    results = render_gradescope(report)
+    texts = [render_feedback(report), results["output"], *(t["output"] for t in results["tests"])]
+    for text in texts:
+        outside_code = re.sub(r"<code[^>]*>.*?</code>", "", _html(text), flags=re.S)
+        assert "<img" not in outside_code and "<a " not in outside_code
+        for fragment in ("evil.example", "javascript:", "onerror", "25 / 25", "checks passed"):
+            assert fragment not in outside_code, (fragment, text)
+
+
+@pytest.mark.parametrize("text", ["plain", "a `tick`", "``double``", "line\nbreak ```", "", "`"])
+def test_inert_text_round_trips_as_code(text):
+    from autograder.markdown import inert
+
+    html = _html(f"before {inert(text)} after")
+    assert "<code" in html

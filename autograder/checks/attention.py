@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.checks.base import CheckContext, CheckFailed, ProbeUnavailable, check
+from autograder.markdown import inert
 
 
 def _weights_in_reference_layout(ctx: CheckContext, case: str, suffix: str = "") -> np.ndarray:
@@ -175,11 +176,11 @@ def mha_wo(ctx: CheckContext) -> str:
         ctx.fail(
             f"no W^O found: expected a parameter of shape ({hidden}, {heads * hidden}) "
             f"(nn.Linear(num_heads * hidden_size, hidden_size)) outside `heads`; parameters "
-            f"outside heads: {outside or 'none'}"
+            f"outside heads: {inert(outside or 'none')}"
         )
     context = ctx.probe_for("mha", "2.3.4").arrays["context"]
     ctx.expect_informative(context, what="the multi-head context")
-    return f"W^O found: `{out.data['output_projection']}`"
+    return f"W^O found: {inert(out.data['output_projection'])}"
 
 
 @check("2.3.4", "output-shape", "MultiHeadCausalScaledDotAttention: output shape", cases=["mha"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autograder.checks.base import CheckContext, check
+from autograder.markdown import inert
 
 
 @check(
@@ -33,7 +34,9 @@ def decoder_causal(ctx: CheckContext) -> None:
 def _tokens(ctx: CheckContext, indices: list[int]) -> str:
     """Indices as readable tokens: ``<SOS> c a t <EOP>``."""
     names = ctx.goldens.meta["vocabulary"]
-    return " ".join(names[i] if 0 <= i < len(names) else f"?{i}" for i in indices)
+    return " ".join(
+        names[i] if isinstance(i, int) and 0 <= i < len(names) else f"?{i}" for i in indices
+    )
 
 
 def _prompt(ctx: CheckContext, case: str) -> None:
@@ -44,7 +47,8 @@ def _prompt(ctx: CheckContext, case: str) -> None:
     ctx.expect(
         calls[0] == facts["prompt"],
         f"for the word {facts['word']!r} the first input your decoder_generate gave the model "
-        f"was `{_tokens(ctx, calls[0])}`; compare it with the prompt question 2.3.2 describes",
+        f"was {inert(_tokens(ctx, calls[0]))}; compare it with the prompt question 2.3.2 "
+        "describes",
     )
 
 
@@ -72,7 +76,7 @@ def generate_greedy(ctx: CheckContext) -> None:
         ctx.expect(
             out.data["result"] == facts["result"],
             f"with a model scripted to produce {facts['result']!r}, decoder_generate returned "
-            f"{out.data['result']!r}",
+            f"{inert(repr(out.data['result']))}",
         )
         ctx.expect(
             len(out.data["calls"]) <= facts["calls"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.checks.base import CheckContext, check
+from autograder.markdown import inert
 
 
 @check(
@@ -26,13 +27,13 @@ def parameter_count(ctx: CheckContext) -> str:
         v, h, layers, heads = item["config"]
         config = f"vocab {v}, hidden {h}, layers {layers}, heads {heads}"
         if error is not None:
-            wrong.append(f"- {config}: raised `{error}`")
+            wrong.append(f"- {config}: raised {inert(error)}")
         elif count == item["count"]:
             continue
         elif count == item["count_without_wo_bias"]:
             bias_free += 1
         else:
-            wrong.append(f"- {config}: returned {count:g}, which is not the model's size")
+            wrong.append(f"- {config}: returned {inert(count)}, which is not the model's size")
     if wrong:
         ctx.fail(f"{len(wrong)} of {len(expected)} configurations are wrong:\n" + "\n".join(wrong))
     if bias_free:
@@ -80,7 +81,7 @@ def optimal_params_vertex(ctx: CheckContext) -> str | None:
     n_opt, exact = out.data["n_opt"], ctx.facts("find_optimal_params")["n_opt"]
     ctx.expect(
         bool(np.isfinite(n_opt)),
-        f"n_opt = {n_opt} is not a number of parameters",
+        f"n_opt = {inert(n_opt)} is not a number of parameters",
     )
     ctx.expect(
         bool(np.isclose(n_opt, exact, rtol=1e-2)),
