@@ -31,7 +31,7 @@ from autograder.outcome import (
     UndefinedNameNote,
 )
 from autograder.probe_plan import PROBE_MODULES, probe_calls
-from autograder.report import write_reports
+from autograder.report import write_failsafe, write_reports
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import ErrorKind, ProbeResult, run_probes
 
@@ -239,8 +239,13 @@ def grade_submission(
 
     def write() -> None:
         report.seconds = time.perf_counter() - start
-        if out_dir is not None:
+        if out_dir is None:
+            return
+        try:
             write_reports(report, Path(out_dir), public_only=public_only)
+        except Exception as error:  # noqa: BLE001 - a report that cannot be rendered
+            report.status, report.problem = GradingStatus.ERROR, f"{type(error).__name__}: {error}"
+            write_failsafe(Path(out_dir), report.problem)
 
     report.checks = [_placeholder(c, None) for c in REGISTRY]
     write()

@@ -336,3 +336,22 @@ def write_reports(report: GradingReport, out_dir: Path, *, public_only: bool = F
 
     write_json(out_dir / "results.json", render_gradescope(report))
     write_text(out_dir / "feedback.md", render_feedback(report, public_only=public_only))
+
+
+def write_failsafe(out_dir: Path, problem: str) -> None:
+    """The smallest valid results.json and feedback.md, for when the report itself cannot be
+    rendered: score 0 and a sentence, built from nothing but constants and ``problem``."""
+    message = (
+        f"The autograder failed while writing its report ({inert(problem)}). This is not your "
+        "fault: please tell the course staff."
+    )
+    results = {
+        "score": 0.0,
+        "output": message,
+        "output_format": "md",
+        "visibility": "visible",
+        "extra_data": {"grader_version": __version__, "status": str(GradingStatus.ERROR)},
+        "tests": [],
+    }
+    write_json(out_dir / "results.json", results)
+    write_text(out_dir / "feedback.md", f"# Autograder\n\n{message}\n")
