@@ -253,8 +253,14 @@ class Limits:
     """A cgroup for a command and everything it starts: ``cpus`` CPUs and ``memory_bytes`` of
     memory (None: no limit, the cgroup only accounts the memory charged to it)."""
 
-    def __init__(self, cpus: float | None, memory_bytes: int | None, tag: str = "tier") -> None:
-        self.cpus, self.memory_bytes = cpus, memory_bytes
+    def __init__(
+        self,
+        cpus: float | None,
+        memory_bytes: int | None,
+        tag: str = "tier",
+        shares: int | None = None,
+    ) -> None:
+        self.cpus, self.memory_bytes, self.shares = cpus, memory_bytes, shares
         self.procs_files: list[str] = []
         self.memory_dir: Path | None = None
         self.cpu_dir: Path | None = None
@@ -280,14 +286,18 @@ class Limits:
                 if self.memory_bytes is not None:
                     (memory / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
                     how.append(f"memory.limit_in_bytes = {self.memory_bytes} (no swap here)")
-                if quota is not None:
+                if quota is not None or self.shares is not None:
                     cpu = v1_cpu / name
                     cpu.mkdir(exist_ok=True)
                     self.cpu_dir = cpu
-                    (cpu / "cpu.cfs_period_us").write_text("100000")
-                    (cpu / "cpu.cfs_quota_us").write_text(str(quota))
                     self.procs_files.append(str(cpu / "cgroup.procs"))
-                    how.append(f"cgroup v1 cpu {cpu}: cpu.cfs_quota_us = {quota} per 100000 us")
+                    if quota is not None:
+                        (cpu / "cpu.cfs_period_us").write_text("100000")
+                        (cpu / "cpu.cfs_quota_us").write_text(str(quota))
+                        how.append(f"cgroup v1 cpu {cpu}: cpu.cfs_quota_us = {quota} per 100000 us")
+                    if self.shares is not None:
+                        (cpu / "cpu.shares").write_text(str(self.shares))
+                        how.append(f"cpu.shares = {self.shares} (default 1024)")
                 self.how = "; ".join(how)
                 return
             except OSError as error:
@@ -300,6 +310,10 @@ class Limits:
                 self.memory_dir, self.version = group, 2
                 if quota is not None:
                     (group / "cpu.max").write_text(f"{quota} 100000")
+                if self.shares is not None:
+                    (group / "cpu.weight").write_text(
+                        str(max(1, min(10000, self.shares * 100 // 1024)))
+                    )
                 if self.memory_bytes is not None:
                     (group / "memory.max").write_text(str(self.memory_bytes))
                     (group / "memory.swap.max").write_text("0")
@@ -370,7 +384,8 @@ class Tools:
         self.grader_root = args.grader_root.resolve()
         self.work = work
         self.counter = 0
-        self.accounting = Limits(None, None, "account")  # memory charged, no limit
+        # memory charged, no limit; cpu.shares when asked for
+        self.accounting = Limits(None, None, "account", shares=args.cpu_shares)
 
     def close(self) -> None:
         self.accounting.remove()
@@ -721,7 +736,15 @@ def section_batch(tools: Tools, subs, scores: dict, batch_n: int, log) -> dict:
                 *map(str, notebooks),
             ]
             how = f"grade.py grade in a loop, {jobs} at a time (no grade.py batch yet)"
-        m = measure(command, cwd=tools.grader_root, log=tools.work / "batch" / f"jobs{jobs}.log")
+        limits = tools.accounting if tools.accounting.active else None
+        if limits:
+            limits.reset()
+        m = measure(
+            command,
+            cwd=tools.grader_root,
+            log=tools.work / "batch" / f"jobs{jobs}.log",
+            limits=limits,
+        )
         written = len(list(out.rglob("results.json"))) if out.exists() else 0
         ours[f"jobs{jobs}"] = {
             "how": how,
@@ -731,6 +754,8 @@ def section_batch(tools: Tools, subs, scores: dict, batch_n: int, log) -> dict:
             "wall_s": m.wall_s,
             "cpu_s": m.cpu_s,
             "peak_mb": m.peak_mb,
+            "cgroup_peak_mb": cgroup_peak_mb(asdict(m)),
+            "at_peak": m.at_peak,
             "rc": m.rc,
             "per_minute": round(60 * batch_n / m.wall_s, 1),
         }
@@ -760,8 +785,8 @@ def docker_status() -> str:
     return f"docker client present, no engine: {lines[-1] if lines else 'docker info failed'}"
 
 
-def section_tier(tools: Tools, subs, cpus: float, memory: int, log) -> dict:
-    limits = Limits(cpus, memory)
+def section_tier(tools: Tools, subs, cpus: float, memory: int, log, shares=None) -> dict:
+    limits = Limits(cpus, memory, shares=shares)
     rows = {"imposed": limits.how, "cpus": cpus, "memory_bytes": memory}
     try:
         if not limits.active:
@@ -994,6 +1019,12 @@ def main() -> int:
     parser.add_argument("--batch-n", type=int, default=36)
     parser.add_argument("--tier-cpus", type=float, default=0.5)
     parser.add_argument("--tier-memory", type=int, default=750_000_000, help="bytes")
+    parser.add_argument(
+        "--cpu-shares",
+        type=int,
+        help="cgroup cpu.shares of every grading (default 1024): more than 1024 makes other jobs "
+        "on a shared machine disturb the measurements less",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "otter-compare")
     parser.add_argument("--otter-zip", type=Path, default=DEFAULT_ZIP)
     parser.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
@@ -1087,7 +1118,9 @@ def main() -> int:
         save()
     if "tier" in sections:
         log("tier")
-        report["tier"] = section_tier(tools, subs, args.tier_cpus, args.tier_memory, log)
+        report["tier"] = section_tier(
+            tools, subs, args.tier_cpus, args.tier_memory, log, shares=args.cpu_shares
+        )
         save()
     save()
     tools.close()
