@@ -43,7 +43,9 @@ def workdir() -> Path:
 def autograder_zip() -> Path:
     from autograder.deploy.gradescope import build_autograder
 
-    return build_autograder(workdir() / "zip" / "autograder.zip").path
+    folder = workdir() / "zip"
+    folder.mkdir(mode=0o700)  # it holds the hidden goldens, as /autograder/source does
+    return build_autograder(folder / "autograder.zip").path
 
 
 @functools.cache
@@ -155,16 +157,18 @@ def hidden_cases(rubric: Path | None = None) -> list[str]:
 
 
 @functools.cache
-def hidden_values() -> np.ndarray:
+def hidden_values(*, answers_only: bool = False) -> np.ndarray:
     """Every distinctive number of the hidden cases' goldens (arrays and JSON facts): floats
-    that are not round (a round 1.0 is everywhere)."""
+    that are not round (a round 1.0 is everywhere). With ``answers_only``, the reference's
+    answers alone: the inputs are sent to the child by design, so it may see them."""
     from autograder.goldens import load_goldens
 
     goldens = load_goldens()
     numbers: list[float] = []
     for case in hidden_cases():
         golden = goldens.cases[case]
-        for array in (*golden.inputs.values(), *golden.expected.values()):
+        inputs = () if answers_only else tuple(golden.inputs.values())
+        for array in (*inputs, *golden.expected.values()):
             numbers += np.asarray(array, dtype=np.float64).ravel().tolist()
         numbers += re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?", json.dumps(golden.facts))
     values = np.unique(np.array(numbers, dtype=np.float64))
@@ -202,10 +206,12 @@ def expand(blob: bytes, name: str = "") -> list[tuple[str, bytes]]:
     return parts
 
 
-def find_secrets(blob: bytes, name: str = "") -> list[str]:
-    """What of the secrets ``blob`` holds (zips opened): reference lines and hidden values."""
+def find_secrets(blob: bytes, name: str = "", *, answers_only: bool = False) -> list[str]:
+    """What of the secrets ``blob`` holds (zips opened): reference lines and hidden values
+    (with ``answers_only``, the hidden cases' answers but not their inputs)."""
+    values = hidden_values(answers_only=answers_only)
     found = []
     for part, data in expand(blob, name):
         found += [f"{part}: line {line!r}" for line in secret_lines() if line.encode() in data]
-        found += [f"{part}: value {v!r}" for v in _float_hits(data, hidden_values())]
+        found += [f"{part}: value {v!r}" for v in _float_hits(data, values)]
     return found

@@ -55,7 +55,7 @@ say "installing torch==$TORCH_VERSION (CPU only) from $TORCH_INDEX_URL"
 "${PIP[@]}" --index-url "$TORCH_INDEX_URL" "torch==$TORCH_VERSION"
 say "installing the grader"
 "${PIP[@]}" "$WHEEL"
-"$VENV/bin/python" - "$TORCH_VERSION" <<'PY'
+"$VENV/bin/python" -I - "$TORCH_VERSION" <<'PY'
 import sys
 
 import torch
@@ -66,9 +66,9 @@ PY
 
 # Root-only: the grader (its hidden checks) and this folder (goldens, rubric, wheel). The
 # sandboxed child runs as nobody and gets its own copy of the child-side code.
-SITE="$("$VENV/bin/python" -c 'import autograder, pathlib; print(pathlib.Path(autograder.__file__).parent.parent)')"
+SITE="$("$VENV/bin/python" -I -c 'import autograder, pathlib; print(pathlib.Path(autograder.__file__).parent.parent)')"
 chmod -R go-rwx "$SITE/autograder" "$SITE"/@DIST_INFO@ "$HERE"
 
 say "checking that a sandboxed child runs"
-"$VENV/bin/python" -m autograder.deploy.container --verify --root "$(dirname "$HERE")"
+"$VENV/bin/python" -I -m autograder.deploy.container --verify --root "$(dirname "$HERE")"
 say "done"
