@@ -1,18 +1,22 @@
 """Measure the sandbox: ``python benchmarks/sandbox_benchmark.py [--repeat N]``.
 
 Prints the numbers docs/sandbox.md quotes: the child's start-up (against a bare ``python -c
-"import torch"``), the overhead of one call, the child's peak memory on a small model, and the
-address space ``import torch`` takes.
+"import torch"``), the cost of entering the allowlist view alone (as root), the overhead of one
+call, the child's peak memory on a small model, and the address space ``import torch`` takes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from autograder.sandbox import ProbeCall, SandboxLimits, run_probes
 
@@ -58,6 +62,50 @@ def timed(function, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _enter_view_once() -> tuple[float, float]:
+    """In a forked process: (planning, building and pivoting into) the view, in seconds."""
+    from autograder.child import limits, view
+
+    base = Path(tempfile.mkdtemp(prefix="nmt-sandbox-bench-"))
+    for folder in ("lib", "inputs", "stage", "home", "results"):
+        (base / folder).mkdir()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        message = b"error"
+        try:
+            flags = limits.CLONE_NEWNS | limits.CLONE_NEWIPC | limits.CLONE_NEWNET
+            limits._call("unshare", flags)
+            start = time.perf_counter()
+            config = {"hide": [], "hide_packages": ["autograder", "reference", "nmt_autograder"]}
+            plan = view.plan_view(
+                config, workspace=base, python_paths=view.python_paths(), uid=65534, gid=65534
+            )
+            planned = time.perf_counter()
+            view.enter_view(plan, stage=base / "stage", new_proc=False)
+            message = f"{planned - start} {time.perf_counter() - planned}".encode()
+        finally:
+            os.write(write_end, message)
+            os._exit(0)
+    os.close(write_end)
+    answer = os.read(read_end, 100).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    shutil.rmtree(base)
+    plan_s, enter_s = (float(x) for x in answer.split())
+    return plan_s, enter_s
+
+
+def view_cost(repeat: int) -> str:
+    """Median cost of the allowlist view (root only)."""
+    if os.geteuid() != 0:
+        return "the view needs root: not measured"
+    runs = [_enter_view_once() for _ in range(repeat)]
+    plan = statistics.median(r[0] for r in runs) * 1000
+    enter = statistics.median(r[1] for r in runs) * 1000
+    return f"allowlist view: plan {plan:.1f} ms, build and pivot_root {enter:.1f} ms (median)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -66,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: subprocess.run([sys.executable, "-c", "import torch"], check=True), args.repeat
     )
     print(f"bare python + import torch: {bare:.2f} s")
+    print(view_cost(max(args.repeat, 5)))
     for label, drop in (("as nobody, namespaces", None), ("same user", False)):
         limits = SandboxLimits(drop_privileges=drop)
         one = timed(

@@ -1,8 +1,9 @@
 """Extraction in a short-lived process of its own, bounded in memory and time.
 
 The parent starts ``python -S -s -P -B -c BOOTSTRAP PATH LIMITS``; the process sets its limits
-(address space, CPU time, no core file, death with the parent), reads and analyses the notebook
-(``extract_source(read_cells(...))``, no student code runs) and prints one JSON object:
+(address space, CPU time, no core file, death with the parent), reads the file, gives up root
+(``nobody``, no new privileges) when it has it, analyses the notebook (``extract_source``, no
+student code runs) and prints one JSON object:
 ``{"module": ...}``, ``{"error": {"kind", "message"}}`` for an unreadable notebook, or
 ``{"failure": TEXT}`` for a bug of ours. The parent waits at most ``timeout_s``, then kills it
 (its process group), and turns every way it can end into an ``ExtractedModule`` or an
@@ -135,15 +136,33 @@ def _set_limits(limits: ExtractLimits) -> None:
     sys.setrecursionlimit(5_000)  # the depth cap needs far less; C frames stay small
 
 
+def drop_root() -> None:
+    """As root, become ``nobody`` for good before parsing: the notebook is hostile input and the
+    parser is C code; nothing after reading the file needs privileges."""
+    if os.geteuid() != 0:
+        return
+    import encodings.utf_8_sig  # noqa: F401 - what nobody could not import later
+
+    from . import SourceCell, extract_source
+
+    extract_source([SourceCell(0, "import x\n%time\ndef f(a=1):\n    return a\n")])
+    ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
 def child_main(path: str, limits_json: str) -> None:
     """The extraction process: print the outcome as one JSON object, exit 0."""
     from . import extract_source
-    from .read import read_cells
+    from .read import cells_from_bytes, read_capped
 
     limits = ExtractLimits(**json.loads(limits_json))
     _set_limits(limits)
     try:
-        cells = read_cells(path, limits=limits)
+        data = read_capped(Path(path), limits.max_notebook_bytes)
+        drop_root()
+        cells = cells_from_bytes(data, Path(path).name)
         result: dict[str, Any] = {"module": module_to_json(extract_source(cells, limits=limits))}
     except ExtractError as error:
         result = {"error": {"kind": error.kind, "message": error.message}}

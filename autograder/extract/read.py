@@ -31,7 +31,12 @@ def read_cells(path: Path | str, *, limits: ExtractLimits = DEFAULT_LIMITS) -> l
     notebook, uses nbformat 3 or another unsupported version, or holds no code.
     """
     path = Path(path)
-    data = read_capped(path, limits.max_notebook_bytes)
+    return cells_from_bytes(read_capped(path, limits.max_notebook_bytes), path.name)
+
+
+def cells_from_bytes(data: bytes, name: str) -> list[SourceCell]:
+    """``read_cells`` on a file's bytes (``name`` gives its suffix and the messages' wording)."""
+    path = Path(name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
