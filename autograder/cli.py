@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="fail when a committed notebook is stale"
     )
     notebooks.set_defaults(run=_build_notebooks)
+    from autograder.deploy.commands import add_deploy_commands
+
+    add_deploy_commands(commands)
     experiments = commands.add_parser(
         "experiments",
         help="the reference experiments (same as python -m reference.experiments)",
