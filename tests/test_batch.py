@@ -32,7 +32,7 @@ from autograder.batch.cache import Cache, probe_key
 from autograder.batch.codec import CodecError, ProbeBlob, decode_probed, encode_probed
 from autograder.batch.gradescope import read_metadata
 from autograder.batch.inputs import discover, student_folder_names
-from autograder.batch.runner import BatchSummary, default_jobs
+from autograder.batch.options import BatchSummary, default_jobs
 from autograder.batch.safezip import ZipRefused, extract_zip
 from autograder.cli import main as cli_main
 from autograder.config import GraderConfig

@@ -11,7 +11,8 @@ docs/ta-guide.md.
 """
 
 from autograder.batch.inputs_model import InputError, Student, Submission
-from autograder.batch.runner import BatchOptions, BatchSummary, default_jobs, run_batch
+from autograder.batch.options import BatchOptions, BatchSummary, default_jobs
+from autograder.batch.runner import run_batch
 
 __all__ = [
     "BatchOptions",
