@@ -295,14 +295,21 @@ def isolation_calls(secret_dir: Path, port: int, outside: Path) -> list[ProbeCal
 @needs_root
 def test_as_root_the_child_cannot_read_nor_connect_nor_write_outside(secret_dir, listener):
     outside = Path("/var/tmp") / f"nmt-sandbox-outside-{os.getpid()}"
+    data = secret_dir / "public.txt"
     calls = [
         *isolation_calls(secret_dir, listener, outside),
         ProbeCall("write_lib", "write_file", "9", {"path": "../lib/mine.txt"}),
         ProbeCall("write_tmp", "write_file", "9", {"path": "/tmp/mine.txt"}),
+        ProbeCall("data", "read_file", "10", {"path": str(data)}),
+        ProbeCall("write_data", "write_file", "10", {"path": str(data)}),
     ]
-    results = by_id(
-        run_probes(STUDENT, calls, probe_modules=[TESTING], limits=SandboxLimits(nproc=64))
-    )
+    limits = SandboxLimits(nproc=64)
+    results = by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits))
+    limits = SandboxLimits(nproc=64, read_only_paths=(str(data),))  # data a probe may read
+    shown = by_id(run_probes(STUDENT, calls[-2:], probe_modules=[TESTING], limits=limits))
+    assert results["data"].error.type == "FileNotFoundError"
+    assert shown["data"].data == {"content": "anyone may read this"}
+    assert "Read-only file system" in shown["write_data"].error.message
     for name in ("secret", "public", "reference"):  # outside the allowlist: not there at all
         assert results[name].status == "error"
         assert results[name].error.type == "FileNotFoundError", results[name].error

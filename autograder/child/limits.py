@@ -191,4 +191,7 @@ def enter_sandbox(
     warnings += drop_privileges(drop["uid"], drop["gid"], config["rlimits"]["nproc"])
     os.chdir(base / "home")  # the old cwd is on the mount that the writable bind now covers
     check_readable([os.path.realpath(p) for p in readable])
+    if "mount" not in isolated:  # file modes are all that protect the secrets now: say so
+        exposed = [p for p in config.get("hide", ()) if os.access(p, os.R_OK)]
+        warnings += [f"the sandbox user can read the secret path {p}" for p in exposed]
     return warnings, isolated
