@@ -4,7 +4,9 @@ gives what ``grade.py check`` gives."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -201,3 +203,56 @@ def test_installed_checker_runs_one_question(tmp_path):
     assert done.returncode == 0
     assert [line.split()[1] for line in done.stdout.splitlines()[1:-1]] == ["2.3.4"]
     assert _nmt_check(SOLUTION, "--question", "9.9", cwd=tmp_path).returncode == 2
+
+
+# --- the notebook's check("2.2.1") cell -------------------------------------------------------
+
+
+def _notebook_check(namespace: dict):
+    """The student notebook's own ``check`` function, defined in ``namespace``."""
+    import ast
+    import importlib
+
+    source = "\n".join(_cells(TEMPLATE))
+    for cell in _cells(TEMPLATE):
+        if "def check(" in cell:
+            source = cell
+    tree = ast.parse(source)
+    [node] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
+    namespace.setdefault("importlib", importlib)
+    namespace.update(os=os, subprocess=subprocess, sys=sys, RUN_CHECKS=True)
+    exec(ast.get_source_segment(source, node), namespace)
+    return namespace["check"]
+
+
+def test_the_check_cell_says_how_to_install_the_checker_when_it_is_missing(capsys, tmp_path):
+    class NoChecker:
+        util = type("util", (), {"find_spec": staticmethod(lambda name: None)})
+
+    check = _notebook_check({"importlib": NoChecker, "NOTEBOOK_PATH": str(tmp_path / "nmt.ipynb")})
+    check("2.2.1")
+    out = capsys.readouterr().out
+    assert "in Colab: upload it with the Files panel" in out and "!pip install -q" in out
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in out
+    assert "pip install nmt_checker-*.whl" in out
+
+
+def test_the_check_cell_checks_the_saved_file_and_says_when_it_is_older(capsys, tmp_path):
+    saved = tmp_path / "nmt.ipynb"
+    shutil.copy(SOLUTION, saved)
+    executed = _cells(SOLUTION)
+    edited = next(s for s in executed if "class ScaledDotAttention" in s)
+    namespace = {"NOTEBOOK_PATH": str(saved), "In": [*executed, edited.replace("(1, 2)", "(2, 1)")]}
+    _notebook_check(namespace)("2.2.1")
+    out = capsys.readouterr().out
+    assert "does not hold the `ScaledDotAttention` you ran last" in out
+    assert "ok   2.2.1 ScaledDotAttention" in out  # the saved file is what is checked
+    namespace["In"] = executed
+    namespace["check"]("2.2.1")
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_the_check_cell_without_a_saved_file_says_where_it_looked(capsys, tmp_path):
+    _notebook_check({"NOTEBOOK_PATH": str(tmp_path / "gone.ipynb")})("2.2.1")
+    out = capsys.readouterr().out
+    assert "there is no file" in out and "File > Download > Download .ipynb" in out

@@ -110,29 +110,53 @@ when it needs an earlier part, `show_figure` displays a saved figure.
 
 # %%
 def check(question: str) -> None:
-    """Run the public checks of one question on the saved notebook. Never raises."""
+    """Run the public checks of one question on the saved notebook, with the course's checker
+    (`nmt-check`). Never raises."""
+    import json
+    import tempfile
+
     if not RUN_CHECKS:
         return
-    if importlib.util.find_spec("autograder") is None:
+    try:
+        installed = importlib.util.find_spec("autograder.deploy.nmt_check") is not None
+    except ImportError:
+        installed = False
+    if not installed:
         print(
-            f"public checks of {question}: they run when you submit on Gradescope. To run them "
-            f"yourself, download this notebook (in Colab: File > Download > .ipynb) and run "
-            f"`python -m autograder check {NOTEBOOK_PATH}` where the course's checker is "
-            f"installed"
+            f"The public checks of {question} need the course's checker, which is not installed "
+            "here. Download its file, nmt_checker-...-py3-none-any.whl, from the course page, "
+            "then:\n"
+            "- in Colab: upload it with the Files panel (left), run `!pip install -q "
+            "nmt_checker-*.whl` in a new cell, and run this cell again;\n"
+            "- on your computer (Python 3.11 or newer): `pip install torch --index-url "
+            "https://download.pytorch.org/whl/cpu` (if torch is not installed yet), then "
+            "`pip install nmt_checker-*.whl`, and run this cell again, or `nmt-check "
+            f"{NOTEBOOK_PATH}` in a terminal.\n"
+            "Gradescope runs the same checks when you submit."
         )
         return
-    command = [sys.executable, "-m", "autograder", "check", NOTEBOOK_PATH, "--question", question]
+    if not os.path.isfile(NOTEBOOK_PATH):
+        print(
+            f"The checks read the saved notebook, and there is no file {NOTEBOOK_PATH} in "
+            f"{os.getcwd()}. In Jupyter: save (File > Save Notebook) and set NOTEBOOK_PATH, in "
+            "the parameters cell, to this notebook's file name. In Colab: File > Download > "
+            "Download .ipynb, upload the downloaded file with the Files panel (left), and set "
+            "NOTEBOOK_PATH to its name."
+        )
+        return
+    # The cells this kernel ran: the checker warns when the saved file is older than them.
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as executed:
+        json.dump([str(source) for source in globals().get("In", [])], executed)
+    command = [sys.executable, "-m", "autograder.deploy.nmt_check", NOTEBOOK_PATH]
+    command += ["--question", question, "--executed", executed.name]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.SubprocessError) as error:
         print(f"could not run the public checks of {question}: {error}")
         return
+    finally:
+        os.unlink(executed.name)
     print((result.stdout + result.stderr).strip())
-    if result.returncode != 0:
-        print(
-            f"(the checks of {question} exited with status {result.returncode}; they read the "
-            f"saved file {NOTEBOOK_PATH}: save the notebook first)"
-        )
 
 
 def _run_attention(attention: nn.Module) -> None:
