@@ -643,3 +643,29 @@ def test_a_submission_cannot_read_the_other_submissions_nor_the_batch_outputs(sh
     assert "ATTACK-RAN" in feedback  # the attack ran, and reported what it found
     assert "SECRET" not in feedback.replace('if "SECRET" in w', "")
     assert "SECRET-" not in results and "SECRET-" not in feedback
+
+
+KILL_EVERYONE = """
+import os as _os, signal as _signal, time as _time
+
+_end = _time.monotonic() + 8
+while _time.monotonic() < _end:  # at import: every process this user may signal, repeatedly
+    try:
+        _os.kill(-1, _signal.SIGKILL)
+    except OSError:
+        pass
+    _time.sleep(0.01)
+"""
+
+
+@pytest.mark.needs_root
+def test_a_submission_cannot_kill_another_students_grading_running_beside_it(tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    shutil.copy(SOLUTION, source / "amy.ipynb")
+    _notebook_with(source / "mallory.ipynb", TEMPLATE, KILL_EVERYONE)
+    out = tmp_path / "out"
+    summary = run_batch(BatchOptions(source=source, out=out, jobs=2, progress=False))
+    book = _gradebook(out)
+    assert book["amy"]["status"] == "graded" and float(book["amy"]["total"]) == 25
+    assert "error" not in summary.statuses
