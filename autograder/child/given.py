@@ -9,10 +9,12 @@ training checks; it holds nothing of the reference's solutions.
 import copy
 import math
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 
 try:
@@ -46,6 +48,7 @@ EOS_TOKEN = 28
 EOP_TOKEN = 29
 VOCAB_SIZE = 30
 CHAR_TO_INDEX = {c: i for i, c in enumerate(CHARACTERS)}
+WORD_PATTERN = re.compile(r"[a-z-]+")
 Pair = tuple[str, str]
 
 
@@ -66,6 +69,43 @@ def indices_to_string(indices: Sequence[int]) -> str:
         if index < len(CHARACTERS):
             chars.append(CHARACTERS[index])
     return "".join(chars)
+
+
+VOWELS = "aeiou"
+_LETTER_RUN = re.compile(r"[a-z]+")
+
+
+def _convert_run(run: str, qu_block: bool) -> str:
+    """One maximal run of letters: vowel-initial gets ``way``; otherwise the leading consonant
+    cluster (ended by a, e, i, o, u or y, even a leading y) moves to the end, then ``ay``."""
+    if run[0] in VOWELS:
+        return run + "way"
+    split = 0
+    while split < len(run) and run[split] not in VOWELS + "y":
+        split += 1
+    if qu_block and run[split - 1 : split + 1] == "qu" and split > 0:
+        split += 1
+    return run[split:] + run[:split] + "ay"
+
+
+def pig_latin(word: str, *, qu_block: bool = True) -> str:
+    """Translate one word. Each maximal run of letters converts on its own; dashes, apostrophes
+    and digits stay in place. ``qu_block`` moves ``qu`` as one block (``quit`` -> ``itquay``), as
+    the small file does; the large file's added words do not (``quit`` -> ``uitqay``)."""
+    return _LETTER_RUN.sub(lambda m: _convert_run(m.group(0), qu_block), word.lower())
+
+
+def split_pairs(
+    pairs: Sequence[Pair], *, seed: int = 0, train_fraction: float = 0.8
+) -> tuple[list[Pair], list[Pair]]:
+    """Seeded shuffle, then the first ``train_fraction`` for training and the rest for
+    validation. Independent of the hash seed."""
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
+    shuffled = sorted(pairs)
+    random.Random(seed).shuffle(shuffled)
+    cut = int(round(train_fraction * len(shuffled)))
+    return shuffled[:cut], shuffled[cut:]
 
 
 def group_by_lengths(pairs: Sequence[Pair]) -> dict[tuple[int, int], list[Pair]]:
@@ -121,6 +161,45 @@ def count_tokens(pairs: Sequence[Pair], *, decoder_only: bool = True) -> int:
     if decoder_only:
         return sum(len(s) + len(t) + 2 for s, t in pairs)
     return sum(len(s) + 1 + len(t) + 1 for s, t in pairs)
+
+
+OFFICIAL_SIZES = {"small": 3198, "large": 22402}
+
+
+def _norvig_words() -> list[str]:
+    """Peter Norvig's unigram list (most frequent first), as the wordsegment package ships it."""
+    import wordsegment
+
+    path = Path(wordsegment.__file__).parent / "unigrams.txt"
+    words = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word = line.split("\t", 1)[0]
+        if WORD_PATTERN.fullmatch(word):
+            words.append(word)
+    return words
+
+
+def build_offline_pairs(seed: int = 413) -> dict[str, list[Pair]]:
+    """Small and large datasets equivalent to the official ones, from Norvig's word list.
+
+    Small: 3198 words, about 62% of them among the 20,000 most frequent words (as in the official
+    small file) and the rest from ranks 20,001-100,000, with ``qu`` moved as a block. Large: the
+    small pairs plus the most frequent words not already in it, up to 22,402 pairs, without the
+    ``qu`` block (as the official large file's added words). Deterministic for a given seed.
+    """
+    words = _norvig_words()
+    rng = random.Random(seed)
+    common, rare = words[:20000], words[20000:100000]
+    n_common = 1983
+    small_words = rng.sample(common, n_common) + rng.sample(
+        rare, OFFICIAL_SIZES["small"] - n_common
+    )
+    small = [(w, pig_latin(w, qu_block=True)) for w in small_words]
+    in_small = set(small_words)
+    extra_count = OFFICIAL_SIZES["large"] - len(small)
+    extra_words = [w for w in words if w not in in_small][:extra_count]
+    large = small + [(w, pig_latin(w, qu_block=False)) for w in extra_words]
+    return {"small": small, "large": large}
 
 
 class ScaledDotAttention(nn.Module):
