@@ -5,10 +5,12 @@
   never raised.
 - ``kill_leftovers``: processes of the grading that are still alive after the child was reaped.
   With a PID namespace the kernel has killed them all when its init died; the parent checks by
-  the namespace. Without one, as root, the child ran as the sandbox user: its processes started
-  since the child that carry the child's mark (its session, or the ``NMT_SANDBOX_ID`` of its
-  environment, which forks inherit) are killed, and never another child's. (Not root and no
-  namespace: only the process group is killed; see docs/threat-model.md.)
+  the namespace, holding a reference to it meanwhile (``hold_pid_namespace``: a namespace's
+  inode number is reused as soon as it is freed, and another grading's child could get it).
+  Without one, as root, the child ran as the sandbox user: its processes started since the child
+  that carry its mark (the ``NMT_SANDBOX_ID`` of their environment, which forks inherit and
+  ``setsid`` keeps) are killed, and never another child's. (Not root and no namespace: only the
+  process group is killed; see docs/threat-model.md.)
 - ``remove_ipc`` and ``remove_shared_files``: without an IPC or mount namespace, System V
   objects and files the sandbox user made in the world-writable folders since the child started.
 """
@@ -86,17 +88,19 @@ class ChildIdentity:
     """How to recognise a child's processes after it is gone."""
 
     pid_namespace: str | None
-    """The child's PID namespace (``pid:[4026532...]``), when it had one of its own."""
+    """The child's PID namespace (``pid:[4026532...]``), when it had one of its own and the
+    parent holds it; None otherwise."""
     uid: int | None
     """The sandbox user, when the child ran as one."""
     start_ticks: int
     """When the child started (clock ticks since boot, as /proc/PID/stat counts them)."""
     start_time: float
     """When the child started, as time.time()."""
-    pid: int = 0
-    """The child's process (the leader of its session)."""
     mark: str = ""
     """The child's ``NMT_SANDBOX_ID``, which every process it forks inherits."""
+    namespaced: bool = False
+    """Whether the child had a PID namespace: the kernel killed its processes with its init, and
+    only that namespace is searched (nothing, when the parent could not hold it)."""
 
 
 def start_ticks(pid: int) -> int:
@@ -105,14 +109,22 @@ def start_ticks(pid: int) -> int:
     return int(text[text.rindex(")") + 2 :].split()[19])
 
 
-def pid_namespace_for_children(pid: int) -> str | None:
-    """The PID namespace ``pid``'s children are born in, when it is not the grader's own."""
+def hold_pid_namespace(pid: int) -> tuple[int, str] | None:
+    """A descriptor on the PID namespace ``pid``'s children are born in, and its name
+    (``pid:[4026532...]``), when it is not the grader's own; None when it cannot be had. While
+    the descriptor is open the namespace's inode number cannot be given to another one."""
     try:
-        theirs = os.readlink(f"/proc/{pid}/ns/pid_for_children")
-        ours = os.readlink("/proc/self/ns/pid")
+        fd = os.open(f"/proc/{pid}/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    return theirs if theirs != ours else None
+    try:
+        theirs = os.readlink(f"/proc/self/fd/{fd}")
+        if theirs != os.readlink("/proc/self/ns/pid"):
+            return fd, theirs
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
 def _processes() -> Iterable[int]:
@@ -124,20 +136,14 @@ def _processes() -> Iterable[int]:
 
 def _belongs(pid: int, child: ChildIdentity) -> bool:
     try:
-        if child.pid_namespace is not None:
-            return os.readlink(f"/proc/{pid}/ns/pid") == child.pid_namespace
+        if child.namespaced:
+            namespace = os.readlink(f"/proc/{pid}/ns/pid")
+            return child.pid_namespace is not None and namespace == child.pid_namespace
         if child.uid is None or os.stat(f"/proc/{pid}").st_uid != child.uid:
             return False
-        if start_ticks(pid) < child.start_ticks:
-            return False
-        return _session(pid) == child.pid or _marked(pid, child.mark)
+        return start_ticks(pid) >= child.start_ticks and _marked(pid, child.mark)
     except (OSError, ValueError, IndexError):
         return False  # gone meanwhile
-
-
-def _session(pid: int) -> int:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return int(text[text.rindex(")") + 2 :].split()[3])
 
 
 def _marked(pid: int, mark: str) -> bool:
@@ -150,7 +156,7 @@ def _marked(pid: int, mark: str) -> bool:
 
 def leftover_processes(child: ChildIdentity) -> list[int]:
     """Processes of the child's grading still alive (zombies included)."""
-    if child.pid_namespace is None and child.uid is None:
+    if not child.namespaced and child.uid is None:
         return []
     return [pid for pid in _processes() if pid != os.getpid() and _belongs(pid, child)]
 

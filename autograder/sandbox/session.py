@@ -10,6 +10,7 @@ its first call, and a call's seconds run from its ``start`` event to its ``done`
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -199,9 +200,10 @@ class Session:
             run.owner,
             _start_ticks(self.child),
             started,
-            pid=self.child.process.pid,
             mark=workspace.base.name,
         )
+        self.namespace_fd: int | None = None
+        """Holds the child's PID namespace, so that its inode stays its own until checked."""
         self.started = False
         """Whether the child got past its trusted phase (student code may have run)."""
 
@@ -272,6 +274,8 @@ class Session:
                 isolated_ipc="ipc" in self.isolated or not self.started,
                 isolated_files="mount" in self.isolated or not self.started,
             )
+            if self.namespace_fd is not None:
+                os.close(self.namespace_fd)
             self.child.workspace.close()
 
     def out_of_time(self) -> bool:
@@ -289,9 +293,10 @@ class Session:
                 continue
             if isinstance(event, str) and event.startswith("isolated "):
                 self.isolated = set(event[9:].split(",")) - {"-"}
-                if "pid" in self.isolated:
-                    namespace = cleanup.pid_namespace_for_children(self.child.process.pid)
-                    self.identity = replace(self.identity, pid_namespace=namespace)
+                if "pid" in self.isolated:  # the kernel kills its processes; checked by it
+                    held = cleanup.hold_pid_namespace(self.child.process.pid)
+                    self.namespace_fd, namespace = held if held else (None, None)
+                    self.identity = replace(self.identity, pid_namespace=namespace, namespaced=True)
                 continue
             offset = offset_of(event, "importing")
             if offset is not None:

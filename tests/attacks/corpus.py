@@ -261,7 +261,7 @@ def attacks() -> list[Attack]:
             "importing the notebook never ends",
             "template",
             cells.import_hang,
-            Expected(mentions=("to import",), limits={"import_budget_s": 5.0}),
+            Expected(mentions=("to import",), limits={"import_budget_s": 15.0}),
         ),
         # what the child leaves behind
         Attack(
