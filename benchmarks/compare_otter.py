@@ -63,8 +63,26 @@ DEFAULT_ZIP = OTTER_DIR / "build" / "autograder.zip"
 OUR_ATTACKS = OTTER_DIR / "attacks"
 SOLUTION = ROOT / "fixtures" / "submissions" / "solution.ipynb"
 TEMPLATE = ROOT / "student_template" / "nmt.ipynb"
+TOOLS = ("otter", "ours")
 QUESTIONS = ("2.2.1", "2.2.2", "2.3.1", "2.3.2", "2.3.4", "2.3.5", "2.4.2")
-VISIBLE = {"visible"}  # what a student sees before the due date / before grades are published
+VISIBLE = {"visible"}
+# otter runs student code as root with no sandbox: on Gradescope a throwaway container contains
+# it, here these namespaces do (an attack may `kill -1`, fill /tmp, leave daemons or IPC objects)
+CONFINE = [
+    "unshare",
+    "--pid",
+    "--fork",
+    "--mount-proc",
+    "--mount",
+    "--ipc",
+    "--uts",
+    "sh",
+    "-c",
+    "mount -t tmpfs -o size=1g,mode=1777 tmpfs /tmp && "
+    "mount -t tmpfs -o size=256m,mode=1777 tmpfs /dev/shm && "
+    'mount -t tmpfs -o size=256m,mode=1777 tmpfs /var/tmp && exec "$@"',
+    "confine",
+]  # what a student sees before the due date / before grades are published
 
 sys.path.insert(0, str(OTTER_DIR))
 from build_master import SMOKE_PARAMETERS  # noqa: E402
@@ -384,11 +402,15 @@ class Tools:
         self.grader_root = args.grader_root.resolve()
         self.work = work
         self.counter = 0
+        self.unmirrored: set[str] = set()  # our checks without an otter test: not compared
         # memory charged, no limit; cpu.shares when asked for
         self.accounting = Limits(None, None, "account", shares=args.cpu_shares)
+        # otter running hostile notebooks: a memory limit on top of CONFINE's namespaces
+        self.confinement = Limits(None, 3_000_000_000, "confine", shares=args.cpu_shares)
 
     def close(self) -> None:
         self.accounting.remove()
+        self.confinement.remove()
 
     def _dir(self, tool: str, label: str) -> Path:
         self.counter += 1
@@ -400,10 +422,14 @@ class Tools:
         directory = self._dir(tool, label)
         env = dict(os.environ)
         env.update(kwargs.pop("extra_env", {}))
+        confine = kwargs.pop("confine", False)
         if tool == "otter":
             out = directory / "out"
             out.mkdir()
             command = [str(self.otter), "run", "-a", str(self.zip), "-o", str(out), str(notebook)]
+            if confine:
+                command = CONFINE + command
+                kwargs.setdefault("limits", self.confinement)
             cwd = directory
         else:
             out = directory / "out"
@@ -416,7 +442,7 @@ class Tools:
             kwargs["limits"].reset()
         result = measure(command, cwd=cwd, env=env, log=directory / "log.txt", **kwargs)
         results_file = out / "results.json"
-        parsed = read_results(tool, results_file)
+        parsed = read_results(tool, results_file, self.unmirrored)
         return {
             "tool": tool,
             "notebook": notebook.name,
@@ -428,8 +454,9 @@ class Tools:
         }
 
 
-def read_results(tool: str, path: Path) -> dict:
-    """Scores per question, the total, and the text a student sees, from a results.json."""
+def read_results(tool: str, path: Path, skip: set[str] = frozenset()) -> dict:
+    """Scores per question, the total, and the text a student sees, from a results.json; our
+    checks in ``skip`` (no otter test mirrors them) are left out of the points."""
     if not path.is_file():
         return {"results_file": False, "total": None, "questions": {}, "visible_text": ""}
     try:
@@ -447,12 +474,12 @@ def read_results(tool: str, path: Path) -> dict:
         if "max_score" not in test:
             continue
         number = test.get("number") if tool == "ours" else test.get("name")
-        if number not in QUESTIONS:
+        if number not in QUESTIONS or set(test.get("tags", [])) & skip:
             continue
         score, possible = questions.setdefault(number, [0.0, 0.0])
         questions[number] = [score + float(test.get("score", 0)), possible + test["max_score"]]
     total = data.get("score")
-    if total is None and questions:
+    if (total is None or skip) and questions:
         total = sum(s for s, _ in questions.values())
     return {
         "results_file": True,
@@ -469,8 +496,16 @@ def read_results(tool: str, path: Path) -> dict:
 
 
 def smoke_copy(source: Path, target: Path, extra_cell: str | None = None) -> Path:
-    """``source`` with its parameters cell set to the smoke profile (+ an appended cell)."""
-    nb = nbformat.read(source, as_version=4)
+    """``source`` with its parameters cell set to the smoke profile (+ an appended cell); a
+    notebook nbformat cannot read (a hostile one) is copied as it is."""
+    try:
+        nb = nbformat.read(source, as_version=4)
+    except Exception:  # noqa: BLE001 - any unreadable notebook is graded as it is
+        if extra_cell is not None:
+            raise
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        return target
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
             cell.source = SMOKE_PARAMETERS.rstrip("\n")
@@ -481,9 +516,13 @@ def smoke_copy(source: Path, target: Path, extra_cell: str | None = None) -> Pat
     return target
 
 
-def the_set(work: Path) -> list[tuple[str, Path]]:
-    sources = [("solution", SOLUTION), ("template", TEMPLATE)]
-    for path in sorted((ROOT / "fixtures" / "submissions").glob("wrong-*.ipynb")):
+def the_set(work: Path, root: Path) -> list[tuple[str, Path]]:
+    """The graded set, from the grader's checkout (so that it matches its rubric)."""
+    sources = [
+        ("solution", root / SOLUTION.relative_to(ROOT)),
+        ("template", root / TEMPLATE.relative_to(ROOT)),
+    ]
+    for path in sorted((root / "fixtures" / "submissions").glob("wrong-*.ipynb")):
         sources.append((path.stem, path))
     return [(name, smoke_copy(path, work / "set" / name / "nmt.ipynb")) for name, path in sources]
 
@@ -493,6 +532,8 @@ def attack_specs(directories: list[Path]) -> list[dict]:
     specs = []
     for directory in directories:
         for path in sorted(directory.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
             text = path.read_text()
             base = re.search(r"^# attack-base: (\w+)", text, re.M)
             if not base:
@@ -507,13 +548,15 @@ def attack_specs(directories: list[Path]) -> list[dict]:
                     "summary": doc.group(1).strip() if doc else "",
                 }
             )
-        for path in sorted(directory.glob("*.ipynb")):
-            nb = nbformat.read(path, as_version=4)
-            meta = nb.metadata.get("attack", {})
+        for path in sorted(directory.rglob("*.ipynb")):
+            try:
+                meta = nbformat.read(path, as_version=4).metadata.get("attack", {})
+            except Exception:  # noqa: BLE001 - an unreadable notebook has no metadata
+                meta = {}
             specs.append(
                 {
                     "name": path.stem,
-                    "source": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+                    "source": f"{directory.name}/{path.relative_to(directory)}",
                     "base": meta.get("base"),
                     "notebook": path,
                     "summary": meta.get("summary", ""),
@@ -524,6 +567,40 @@ def attack_specs(directories: list[Path]) -> list[dict]:
 
 # --------------------------------------------------------------------------------------------
 # sections
+
+
+def build_corpus(tools: Tools, log) -> Path | None:
+    """`python -m tests.attacks DIR` (the project's attack corpus, built by code) when the
+    grader's checkout has it; the notebooks' metadata gives each one's honest base."""
+    package = tools.grader_root / "tests" / "attacks" / "__main__.py"
+    if not package.exists():
+        return None
+    folder = tools.work / "corpus"
+    done = subprocess.run(
+        [str(tools.python), "-m", "tests.attacks", str(folder)],
+        cwd=tools.grader_root,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        log(f"  could not build tests/attacks: {done.stderr.strip()[-500:]}")
+        return None
+    return folder
+
+
+def honest_scores(tools: Tools, report: dict, subs, log) -> dict:
+    """Each base notebook's score per tool: from the scores section, else graded now."""
+    if "scores" in report:
+        return {
+            row["submission"]: {t: row[t]["total"] for t in ("otter", "ours")}
+            for row in report["scores"]["rows"]
+        }
+    honest = {}
+    for name, notebook in subs:
+        if name in ("solution", "template"):
+            honest[name] = {t: tools.run(t, notebook, f"honest-{name}")["total"] for t in TOOLS}
+            log(f"  honest {name}: {honest[name]}")
+    return honest
 
 
 def median(values: list[float]) -> float | None:
@@ -603,7 +680,10 @@ def section_attacks(tools: Tools, specs, honest: dict, timeout: float, log) -> l
     for spec in specs:
         name = spec["name"]
         if "cell" in spec:
-            base = {"solution": SOLUTION, "template": TEMPLATE}[spec["base"]]
+            base = {
+                "solution": tools.grader_root / SOLUTION.relative_to(ROOT),
+                "template": tools.grader_root / TEMPLATE.relative_to(ROOT),
+            }[spec["base"]]
             notebook = smoke_copy(base, tools.work / "attacks" / name / "nmt.ipynb", spec["cell"])
         else:
             notebook = smoke_copy(spec["notebook"], tools.work / "attacks" / name / "nmt.ipynb")
@@ -617,6 +697,7 @@ def section_attacks(tools: Tools, specs, honest: dict, timeout: float, log) -> l
                 f"attack-{name}",
                 timeout=timeout,
                 extra_env={"BENCH_ATTACK_MARKER": str(marker)},
+                confine=tool == "otter",
             )
             text = grading["visible_text"]
             leaked = _leaks(text)
@@ -1016,6 +1097,11 @@ def main() -> int:
     parser.add_argument("--sections", default="scores,attacks,batch,tier")
     parser.add_argument("--attacks", type=Path, action="append", help="more attack folders")
     parser.add_argument("--attack-timeout", type=float, default=120)
+    parser.add_argument(
+        "--attack-sets",
+        default="ours,corpus",
+        help="ours: benchmarks/otter/attacks; corpus: python -m tests.attacks (if present)",
+    )
     parser.add_argument("--batch-n", type=int, default=36)
     parser.add_argument("--tier-cpus", type=float, default=0.5)
     parser.add_argument("--tier-memory", type=int, default=750_000_000, help="bytes")
@@ -1040,8 +1126,6 @@ def main() -> int:
 
     if not (OTTER_VENV / "bin" / "otter").exists():
         raise SystemExit("no benchmarks/.venv-otter: run benchmarks/otter/build_master.py --setup")
-    if not args.otter_zip.exists():
-        subprocess.run([sys.executable, str(OTTER_DIR / "build_master.py")], check=True)
 
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -1086,7 +1170,23 @@ def main() -> int:
     if grader_commit:
         report["machine"]["grader_commit"] = f"{grader_commit} (snapshot of {args.grader_ref})"
     log(json.dumps(report["machine"]))
-    subs = the_set(work)
+    subs = the_set(work, tools.grader_root)
+    # the otter version of the same commit: its solution and rubric
+    build = [
+        sys.executable,
+        str(OTTER_DIR / "build_master.py"),
+        "--solution",
+        str(tools.grader_root / SOLUTION.relative_to(ROOT)),
+        "--rubric",
+        str(tools.grader_root / "autograder" / "rubric.toml"),
+        "--no-run-tests",
+    ]
+    subprocess.run(build, check=True, stdout=subprocess.DEVNULL)
+    unmirrored = json.loads((OTTER_DIR / "build" / "master" / "unmirrored.json").read_text())
+    tools.unmirrored = set(unmirrored)
+    report["unmirrored_checks"] = unmirrored
+    if unmirrored:
+        log(f"checks without an otter test, left out of our points: {unmirrored}")
 
     def save() -> None:
         report["elapsed_s"] = round(time.perf_counter() - started, 1)
@@ -1094,19 +1194,18 @@ def main() -> int:
         (args.out / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
         (args.out / "results.md").write_text(markdown(report))
 
-    if sections & {"scores", "batch", "attacks"}:
+    if sections & {"scores", "batch"}:
         log(f"scores: {len(subs)} notebooks, {args.runs} rounds ({args.runs_others} for wrong-*)")
         report["scores"] = section_scores(tools, subs, args.runs, args.runs_others, log)
         save()
     if "attacks" in sections:
-        folders = [OUR_ATTACKS]
-        if (ROOT / "tests" / "attacks").is_dir():
-            folders.append(ROOT / "tests" / "attacks")
+        folders = [OUR_ATTACKS] if "ours" in args.attack_sets else []
+        if "corpus" in args.attack_sets:
+            corpus = build_corpus(tools, log)
+            if corpus is not None:
+                folders.append(corpus)
         folders += args.attacks or []
-        honest = {
-            row["submission"]: {t: row[t]["total"] for t in ("otter", "ours")}
-            for row in report["scores"]["rows"]
-        }
+        honest = honest_scores(tools, report, subs, log)
         log(f"attacks from {', '.join(str(f) for f in folders)}")
         report["attacks"] = section_attacks(
             tools, attack_specs(folders), honest, args.attack_timeout, log
