@@ -58,8 +58,9 @@ def _param(attack: Attack):
 
 
 @pytest.fixture(scope="module")
-def private_tmp():
+def private_tmp(tmp_path_factory):
     """The graders' temporary folder for this module: a workspace left behind would show."""
+    tmp_path_factory.getbasetemp()  # pytest's own folder stays outside (this one is removed)
     folder = Path(tempfile.mkdtemp(prefix="nmt-attacks-"))
     folder.chmod(0o755)
     saved, tempfile.tempdir = tempfile.tempdir, str(folder)
