@@ -234,6 +234,9 @@ def test_metadata_that_is_broken_is_noted_not_fatal(tmp_path):
     path.write_text("{broken")
     assert "metadata_error" in read_metadata(path)
     assert read_metadata(tmp_path / "missing.json") == {}
+    path.write_text(json.dumps({**METADATA, "created_at": "2025-03-02T10:00:00"}))  # no zone
+    info = read_metadata(path)
+    assert info["student_ids"] == [4242] and "late" not in info
 
 
 def test_namespaces_can_be_turned_off_from_the_environment(monkeypatch):

@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,14 +131,15 @@ def read_metadata(path: Path) -> dict[str, Any]:
             "student_ids": [u.get("id") for u in users if isinstance(u, dict)],
             "assignment": {k: assignment.get(k) for k in ("id", "title", "due_date")},
         }
-        due, created = assignment.get("due_date"), data.get("created_at")
-        if isinstance(due, str) and isinstance(created, str):
-            from datetime import datetime
-
-            info["late"] = datetime.fromisoformat(created) > datetime.fromisoformat(due)
-        return info
     except (OSError, ValueError, TypeError, AttributeError) as error:
         return {"metadata_error": f"{type(error).__name__}: {error}"}
+    try:
+        due, created = assignment.get("due_date"), data.get("created_at")
+        if isinstance(due, str) and isinstance(created, str):
+            info["late"] = datetime.fromisoformat(created) > datetime.fromisoformat(due)
+    except (ValueError, TypeError):  # a date we cannot read, or one without a time zone
+        pass
+    return info
 
 
 def _base_results(output: str, seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
