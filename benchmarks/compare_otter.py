@@ -675,8 +675,11 @@ def _leaks(text: str) -> list[str]:
     return sorted(set(re.findall(r"LEAK\[([^\]]+)\]: (?!\(unreadable)", text)))
 
 
-def section_attacks(tools: Tools, specs, honest: dict, timeout: float, log) -> list[dict]:
-    rows = []
+def section_attacks(
+    tools: Tools, specs, honest: dict, timeout: float, log, rows: list, save
+) -> list[dict]:
+    """Grades every attack with both tools; ``rows`` grows and ``save`` runs after each one, so
+    that a run stopped half way keeps what it measured."""
     for spec in specs:
         name = spec["name"]
         if "cell" in spec:
@@ -729,6 +732,7 @@ def section_attacks(tools: Tools, specs, honest: dict, timeout: float, log) -> l
                 f"marker {outcome['marker']!r}"
             )
         rows.append(row)
+        save()
     return rows
 
 
@@ -1207,8 +1211,9 @@ def main() -> int:
         folders += args.attacks or []
         honest = honest_scores(tools, report, subs, log)
         log(f"attacks from {', '.join(str(f) for f in folders)}")
-        report["attacks"] = section_attacks(
-            tools, attack_specs(folders), honest, args.attack_timeout, log
+        report["attacks"] = []
+        section_attacks(
+            tools, attack_specs(folders), honest, args.attack_timeout, log, report["attacks"], save
         )
         save()
     if "batch" in sections:
