@@ -579,11 +579,10 @@ def build_corpus(tools: Tools, log) -> Path | None:
     done = subprocess.run(
         [str(tools.python), "-m", "tests.attacks", str(folder)],
         cwd=tools.grader_root,
-        capture_output=True,
-        text=True,
+        capture_output=True,  # bytes: one attack's file name is not UTF-8
     )
     if done.returncode != 0:
-        log(f"  could not build tests/attacks: {done.stderr.strip()[-500:]}")
+        log(f"  could not build tests/attacks: {done.stderr.decode(errors='replace')[-500:]}")
         return None
     return folder
 
