@@ -379,6 +379,20 @@ def calc_parameters_decoder(*args, **kwargs):
 '''
 
 
+def _hidden_paths() -> list[Path]:
+    """What the harness covers besides /tmp: the checkout's folder (other checkouts beside it)
+    and the home folder, never a folder that holds the session's (whose own parent the harness
+    replaces anyway)."""
+    work = workdir()
+    hide = set()
+    for path in (REPO.parent if REPO.parent != Path("/") else REPO, Path.home()):
+        if work.is_relative_to(path):
+            path = REPO
+        if not path.is_relative_to(work.parent) and not work.is_relative_to(path):
+            hide.add(path)
+    return sorted(hide)
+
+
 def _harness(hide: list[Path]) -> str:
     """A private mount namespace laid out like Gradescope's container: no checkout and nothing
     of other users in /tmp; the session's folder (virtual environment, fake root) kept."""
@@ -422,7 +436,7 @@ def test_student_code_walking_the_filesystem_without_namespaces_finds_no_secret(
         ],
     }
     layout = _fresh_root("walker", {"nmt.ipynb": json.dumps(notebook).encode()})
-    hide = sorted({REPO.parent if REPO.parent != Path("/") else REPO, Path.home()})
+    hide = _hidden_paths()
     prefix = ("unshare", "--mount", "bash", "-c", _harness(hide), "harness")
     done = _run_autograder(layout, prefix=prefix, NMT_SANDBOX_NAMESPACES="0")
     assert done.returncode == 0, done.stderr
