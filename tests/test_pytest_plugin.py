@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,11 @@ WRONG = SUBMISSIONS / "wrong-2.3.4-heads-averaged.ipynb"
 
 
 def _pytest(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    """pytest in another folder, where the package is installed (this checkout's code first, in
+    case the installed one is another copy)."""
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *map(str, args)]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _copy(path: Path, folder: Path) -> Path:
