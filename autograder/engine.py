@@ -34,6 +34,7 @@ from autograder.probe_plan import PROBE_MODULES, probe_calls
 from autograder.report import write_failsafe, write_reports
 from autograder.rubric import Rubric, load_rubric
 from autograder.sandbox import ErrorKind, ProbeResult, run_probes
+from autograder.training_data import with_official_data
 
 STOPPING_KINDS = {ErrorKind.TIMEOUT, ErrorKind.CRASH, ErrorKind.OUT_OF_MEMORY}
 
@@ -160,10 +161,11 @@ def probe_module(
     start = time.perf_counter() if started is None else started
     results = run_probes(
         module.source,
-        probe_calls(goldens, cases),
+        with_official_data(probe_calls(goldens, cases)),
         probe_modules=PROBE_MODULES,
         locate=module.locate,
         limits=config.sandbox_limits(),
+        budgets=load_rubric(config.rubric).budgets,
     )
     notes = (*extraction_notes(module), *_stopped_notes(results))
     seconds = time.perf_counter() - start

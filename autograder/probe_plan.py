@@ -17,6 +17,7 @@ PROBE_MODULES = (
     "autograder.child.probes.attention",
     "autograder.child.probes.decoder",
     "autograder.child.probes.functions",
+    "autograder.child.probes.training",
 )
 """The child-side modules that register this homework's probes."""
 

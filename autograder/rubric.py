@@ -1,12 +1,14 @@
-"""The rubric: points and visibility per check, from a TOML file a course can edit."""
+"""The rubric: points and visibility per check, and the sandbox's time budget per question, from
+a TOML file a course can edit."""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.checks.base import VISIBILITIES, Check
+from autograder.manifest import BY_NUMBER
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric.toml"
 
@@ -29,6 +31,9 @@ class Rubric:
     """Assignment title for reports."""
     lines: dict[str, RubricLine]
     """By check id."""
+    budgets: dict[str, float] = field(default_factory=dict)
+    """Wall-clock seconds the sandbox gives each question's probes (its training run included),
+    by question; a question not named gets ``SandboxLimits.default_budget_s``."""
 
     def line(self, check: Check) -> RubricLine:
         return self.lines[check.id]
@@ -57,4 +62,16 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
         if visibility not in VISIBILITIES:
             raise ValueError(f"rubric {path}: {check_id} has invalid visibility {visibility!r}")
         lines[check_id] = RubricLine(float(points), visibility)
-    return Rubric(title=data.get("title", "Autograder"), lines=lines)
+    budgets = _budgets(data.get("budgets", {}), path)
+    return Rubric(title=data.get("title", "Autograder"), lines=lines, budgets=budgets)
+
+
+def _budgets(table: dict, path: Path) -> dict[str, float]:
+    budgets = {}
+    for question, seconds in table.items():
+        if question not in BY_NUMBER:
+            raise ValueError(f"rubric {path}: [budgets] names no question {question!r}")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            raise ValueError(f"rubric {path}: [budgets] {question} has invalid seconds {seconds!r}")
+        budgets[question] = float(seconds)
+    return budgets

@@ -114,6 +114,8 @@ _CAT = "context = torch.cat([c for c, _ in outputs], dim=-1)  # (B, k, h * H)"
 _WO = "self.W_O = nn.Linear(num_heads * hidden_size, hidden_size)"
 _COUNT = "return V * H + num_layers * per_layer + H * V + V"
 _PROMPT = "tokens = [SOS_TOKEN] + string_to_indices(input_string) + [EOP_TOKEN]"
+_LOGITS = "logits = self.out(x)  # (B, L, V)"
+_FORWARD = "def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:"
 
 BUGS: tuple[Bug, ...] = (
     # 2.2.1 ScaledDotAttention -----------------------------------------------------------------
@@ -646,6 +648,58 @@ BUGS: tuple[Bug, ...] = (
                 "c, m = np.polyfit(np.log10(x), np.log10(y), 1)",
             ),
         ),
+    ),
+    # Bugs that the training checks name (autograder/checks/training.py) ------------------------
+    Bug(
+        "MASK-EVAL-ONLY",
+        "2.2.2",
+        "the causal mask is applied only in evaluation mode (`if not self.training`)",
+        "Your attention is causal when the model is evaluated but not while it trains: its "
+        "training loss falls far below what an honest model reaches, while its greedy "
+        "translations stay poor. Does your mask depend on `self.training`, or on anything but "
+        "the positions?",
+        (_p("attention", _CAUSAL, _FILL, "if not self.training:\n            " + _FILL),),
+    ),
+    Bug(
+        "MASK-TIMES-INF",
+        "2.2.2",
+        "the mask multiplied by -inf and added, so the kept scores become 0 * -inf = NaN",
+        "Your outputs are NaN everywhere, and training stops at its first step: multiplying the "
+        "mask by an infinite value gives NaN wherever the mask is 0. Print the scores after you "
+        "apply the mask.",
+        (
+            _p(
+                "attention",
+                _CAUSAL,
+                _FILL,
+                'unnormalized_attention = unnormalized_attention + future * float("-inf")',
+            ),
+        ),
+    ),
+    Bug(
+        "LOGITS-SOFTMAX",
+        "2.3.1",
+        "forward returns probabilities (a softmax of the logits) instead of the logits",
+        "Every row of your output sums to 1 and the model hardly learns: the given loss "
+        "(`cross_entropy`) applies its own softmax, so it expects the raw scores of the output "
+        "layer. Compare what forward returns with its docstring.",
+        (
+            _p(
+                "models",
+                _DECODER + "(nn.Module)",
+                _LOGITS,
+                _LOGITS.replace(")  #", ").softmax(-1)  #"),
+            ),
+        ),
+    ),
+    Bug(
+        "FORWARD-NO-GRAD",
+        "2.3.1",
+        "forward decorated with `@torch.no_grad()` (as decoder_generate is)",
+        "Your model gives the right outputs but cannot be trained: its loss has no gradient, so "
+        "the optimizer never changes a weight. Look for `torch.no_grad()` (or `.detach()`) "
+        "around the computation of the logits.",
+        (_p("models", _DECODER + "(nn.Module)", _FORWARD, "@torch.no_grad()\n    " + _FORWARD),),
     ),
 )
 """Every known bug, by question. ``autograder/diagnose`` matches a student's outputs with the

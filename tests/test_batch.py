@@ -430,7 +430,7 @@ def test_the_gradebook_has_names_scores_and_statuses(graded):
     book = _gradebook(out)
     assert set(book) == {"s1", "s2", "s3", "s4", "s5", "s6"}
     assert (book["s1"]["name"], book["s1"]["email"]) == ("Ada", "a@x.edu")
-    assert float(book["s1"]["total"]) == 25 and float(book["s2"]["total"]) == 0
+    assert float(book["s1"]["total"]) == 28 and float(book["s2"]["total"]) == 0
     assert book["s6"]["status"] == "unreadable"
     assert book["s4"]["total"] == book["s5"]["total"]
     html = (out / "report.html").read_text()
@@ -584,7 +584,7 @@ def test_a_batch_killed_mid_run_resumes_losing_nothing_and_grading_nothing_twice
     assert f"{total} graded" in rerun.stdout
     book = _gradebook(out)
     assert len(book) == total and {row["status"] for row in book.values()} == {"graded"}
-    assert float(book["solution"]["total"]) == 25
+    assert float(book["solution"]["total"]) == 28
 
 
 # --- isolation between students --------------------------------------------------------------
@@ -667,5 +667,5 @@ def test_a_submission_cannot_kill_another_students_grading_running_beside_it(tmp
     out = tmp_path / "out"
     summary = run_batch(BatchOptions(source=source, out=out, jobs=2, progress=False))
     book = _gradebook(out)
-    assert book["amy"]["status"] == "graded" and float(book["amy"]["total"]) == 25
+    assert book["amy"]["status"] == "graded" and float(book["amy"]["total"]) == 28
     assert "error" not in summary.statuses

@@ -32,11 +32,11 @@ PINNED = {
     "VIEW-NOT-TRANSPOSE": (4.5, {"context-2d", "context-3d", "scaling", "weights"}),
     "CONTEXT-SUMMED": (2.5, {"context-3d", "scaling"}),
     "QUERY-2D-BROADCAST": (1, {"context-2d"}),
-    "MASK-NOT-APPLIED": (4, {"context", "first-position", "no-future", "weights"}),
-    "MASK-ZERO-NOT-NEGINF": (4, {"context", "first-position", "no-future", "weights"}),
-    "MASK-HIDES-DIAGONAL": (4, {"context", "first-position", "no-future", "weights"}),
-    "MASK-KEEPS-FUTURE": (4, {"context", "first-position", "no-future", "weights"}),
-    "MASK-AFTER-SOFTMAX": (4, {"context", "first-position", "no-future", "weights"}),
+    "MASK-NOT-APPLIED": (5, {"context", "first-position", "no-future", "trains", "weights"}),
+    "MASK-ZERO-NOT-NEGINF": (5, {"context", "first-position", "no-future", "trains", "weights"}),
+    "MASK-HIDES-DIAGONAL": (5, {"context", "first-position", "no-future", "trains", "weights"}),
+    "MASK-KEEPS-FUTURE": (5, {"context", "first-position", "no-future", "trains", "weights"}),
+    "MASK-AFTER-SOFTMAX": (5, {"context", "first-position", "no-future", "trains", "weights"}),
     "NO-POSITIONS": (3, {"logits"}),
     "RESIDUAL-MISSING": (3, {"logits"}),
     "MLP-RESIDUAL-MISSING": (3, {"logits"}),
@@ -47,8 +47,8 @@ PINNED = {
     "PROMPT-EOS-NOT-EOP": (1.5, {"prompt"}),
     "GENERATE-NO-STOP": (0.5, {"greedy"}),
     "HEADS-AVERAGED": (3, {"match", "wo-shape"}),
-    "WO-MISSING": (3.5, {"match", "output-shape", "wo-shape"}),
-    "HEADS-NO-TRANSPOSE": (2.5, {"causal", "match"}),
+    "WO-MISSING": (4.5, {"match", "output-shape", "trains", "wo-shape"}),
+    "HEADS-NO-TRANSPOSE": (3.5, {"causal", "match", "trains"}),
     "HEADS-REVERSED": (2, {"match"}),
     "COUNT-NO-BIASES": (3, {"count"}),
     "COUNT-NO-EMBEDDING": (3, {"count"}),
@@ -61,8 +61,12 @@ PINNED = {
     "LINE-NATURAL-LOG": (0.75, {"intercept"}),
     "LINE-LINEAR-SPACE": (1.5, {"intercept", "slope"}),
     "LINE-SWAPPED": (1.5, {"intercept", "slope"}),
+    "MASK-EVAL-ONLY": (1, {"trains"}),
+    "MASK-TIMES-INF": (5, {"context", "first-position", "no-future", "trains", "weights"}),
+    "LOGITS-SOFTMAX": (4, {"logits", "trains"}),
+    "FORWARD-NO-GRAD": (1, {"trains"}),
 }
-"""Per bug: points lost (out of 25) and the check ids (within its question) that fail."""
+"""Per bug: points lost (out of 28) and the check ids (within its question) that fail."""
 
 
 @pytest.fixture(scope="module")
@@ -188,4 +192,4 @@ def test_the_diagnosis_reaches_results_json_and_feedback(tmp_path):
     outputs = [t["output"] for t in results["tests"] if t["number"] == "2.2.2"]
     assert sum("MASK-ZERO-NOT-NEGINF" in o for o in outputs) == 1
     assert "Likely bug" in (tmp_path / "feedback.md").read_text()
-    assert report.score == 21
+    assert report.score == 23

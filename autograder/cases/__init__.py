@@ -9,13 +9,14 @@ a ``CaseData`` in which the four parts are kept apart:
   parent.
 
 So a case's golden and its probe call stand side by side, under one id. Cases are registered by
-topic (``attention``, ``decoder``, ``functions``) with ``@case``; ``python grade.py goldens``
-runs every one and stores the results (``autograder.goldens``). Building a case imports torch
-and the reference; nothing on the grading path does.
+topic (``attention``, ``decoder``, ``functions``, ``training``) with ``@case``;
+``python grade.py goldens`` runs every one and stores the results (``autograder.goldens``).
+Building a case imports torch and the reference; nothing on the grading path does.
 """
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,8 +125,18 @@ def state_of(module) -> dict[str, np.ndarray]:
     return {f"state.{k}": v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def load_all() -> dict[str, Case]:
-    """Import every topic module (registering its cases) and return the cases."""
-    from autograder.cases import attention, decoder, functions  # noqa: F401 - registers
+TOPICS = ("attention", "decoder", "functions", "training")
+"""The topic modules, in the goldens' order."""
 
-    return CASES
+
+def load_all() -> dict[str, Case]:
+    """Import every topic module (registering its cases) and return the cases, topic by topic
+    in ``TOPICS`` order (whichever was imported first), each in its registration order."""
+    for topic in TOPICS:
+        importlib.import_module(f"autograder.cases.{topic}")
+    rank = {f"autograder.cases.{topic}": n for n, topic in enumerate(TOPICS)}
+
+    def topic_of(item: tuple[str, Case]) -> int:
+        return rank[CASES[item[0].removesuffix(STANDIN)].build.__module__]
+
+    return dict(sorted(CASES.items(), key=topic_of))

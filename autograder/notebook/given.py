@@ -86,6 +86,15 @@ def _needed(tree: ast.Module, roots: tuple[str, ...]) -> set[int]:
     return keep | future
 
 
+def needed_source(source: str, roots: tuple[str, ...]) -> str:
+    """The top-level statements of a module's ``source`` that ``roots`` need, transitively
+    (what a training run of a class uses; the tests key their memo of runs on it). ValueError
+    when a root is not defined."""
+    tree = ast.parse(source)
+    keep = _needed(tree, roots)
+    return "\n".join(ast.unparse(node) for i, node in enumerate(tree.body) if i in keep)
+
+
 def given_module_source(student_notebook: str) -> str:
     """The given module's text, from the student notebook's JSON text."""
     import nbformat

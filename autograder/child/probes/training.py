@@ -236,6 +236,18 @@ def score_encoder_decoder(encoder, decoder, pairs: Sequence[Pair]) -> dict:
 
 
 @contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One intra-op thread, as in the child (its calibration's setting: the summation order,
+    hence the numbers, depend on it; tiny models also run fastest so)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
 def plugged(submission: ModuleType, student: str) -> Iterator[None]:
     """The given module with the student's ``student`` class in it, and stand-ins for the
     classes of other questions, so that the run grades one question's code."""
@@ -348,9 +360,10 @@ def train(
         device="cpu",
     )
     recorder = Recorder()
-    data = signature(submission, student=student, hidden=hidden, layers=layers, heads=heads)
+    with one_thread():
+        data = signature(submission, student=student, hidden=hidden, layers=layers, heads=heads)
     data |= {"data_source": source, "pairs": [len(train_set), len(val_set)], "stopped": None}
-    with plugged(submission, student):
+    with one_thread(), plugged(submission, student):
         try:
             history, score = _run(student, config, train_set, val_set, recorder)
         except Stop as stop:
