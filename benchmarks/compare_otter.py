@@ -1100,6 +1100,7 @@ def main() -> int:
     parser.add_argument("--sections", default="scores,attacks,batch,tier")
     parser.add_argument("--attacks", type=Path, action="append", help="more attack folders")
     parser.add_argument("--attack-timeout", type=float, default=120)
+    parser.add_argument("--attack-only", default="", help="only attacks whose name matches")
     parser.add_argument(
         "--attack-sets",
         default="ours,corpus",
@@ -1157,8 +1158,8 @@ def main() -> int:
     log_file = open(args.out / "log.txt", "w")  # noqa: SIM115
 
     def log(message: str) -> None:
-        print(message, flush=True)
-        log_file.write(message + "\n")
+        print(message.encode("utf-8", "replace").decode(), flush=True)
+        log_file.write(message.encode("utf-8", "replace").decode() + "\n")
         log_file.flush()
 
     report: dict = {
@@ -1211,9 +1212,8 @@ def main() -> int:
         honest = honest_scores(tools, report, subs, log)
         log(f"attacks from {', '.join(str(f) for f in folders)}")
         report["attacks"] = []
-        section_attacks(
-            tools, attack_specs(folders), honest, args.attack_timeout, log, report["attacks"], save
-        )
+        specs = [a for a in attack_specs(folders) if re.search(args.attack_only, a["name"])]
+        section_attacks(tools, specs, honest, args.attack_timeout, log, report["attacks"], save)
         save()
     if "batch" in sections:
         log("batch")
