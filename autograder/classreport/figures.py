@@ -67,7 +67,10 @@ def question_rates(questions: Sequence[QuestionStats]) -> bytes:
     figure, axes = _figure(2.6)
     positions = range(len(questions))
     full = [_percent(q.full_marks_rate) for q in questions]
-    mean = [_percent(q.mean_score / q.max_score if q.max_score else None) for q in questions]
+    mean = [
+        _percent(q.mean_score / q.max_score if q.max_score and q.mean_score is not None else None)
+        for q in questions
+    ]
     axes.bar([p - 0.2 for p in positions], full, width=0.4, color=PALETTE[0], label="full marks")
     axes.bar([p + 0.2 for p in positions], mean, width=0.4, color=PALETTE[1], label="mean points")
     axes.set_xticks(list(positions), [q.question for q in questions])
