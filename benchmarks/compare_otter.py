@@ -1195,8 +1195,9 @@ def main() -> int:
     def save() -> None:
         report["elapsed_s"] = round(time.perf_counter() - started, 1)
         report["machine"]["load_average_end"] = os.getloadavg()
-        (args.out / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-        (args.out / "results.md").write_text(markdown(report))
+        text = json.dumps(report, indent=1, default=str) + "\n"  # ASCII: surrogates escaped
+        (args.out / "results.json").write_text(text)
+        (args.out / "results.md").write_text(markdown(report), errors="replace")
 
     if sections & {"scores", "batch"}:
         log(f"scores: {len(subs)} notebooks, {args.runs} rounds ({args.runs_others} for wrong-*)")
