@@ -29,8 +29,9 @@ from autograder.rubric import DEFAULT_RUBRIC, load_rubric
 
 CHECKER_NAME = "nmt-checker"
 """The wheel's distribution name (its package is ``autograder``, cut down)."""
-CHECKER_REQUIRES = ("numpy>=1.24", "nbformat>=5.7", "torch>=2.2")
-"""What the checker imports: the parent needs numpy and nbformat, the sandboxed child torch."""
+CHECKER_REQUIRES = ("numpy>=1.24", "nbformat>=5.7", "torch>=2.2", "wordsegment>=1.3")
+"""What the checker imports: the parent needs numpy and nbformat, the sandboxed child torch (and
+wordsegment, for the training checks' offline pairs where no pig_latin_small.txt is found)."""
 ENTRY = "autograder.deploy.nmt_check"
 
 
