@@ -384,10 +384,14 @@ class Limits:
         return info
 
     def remove(self) -> None:
+        """Remove the cgroups (retrying while the kernel still releases exited tasks)."""
         for directory in (self.cpu_dir, self.memory_dir):
-            if directory:
+            for _ in range(50):
+                if directory is None or not directory.exists():
+                    break
                 with contextlib.suppress(OSError):
                     directory.rmdir()
+                time.sleep(0.1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1096,7 +1100,18 @@ def markdown(report: dict) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+_OPEN: list[Tools] = []  # removed at exit, however the run ends
+
+
 def main() -> int:
+    try:
+        return _main()
+    finally:
+        for tools in _OPEN:
+            tools.close()
+
+
+def _main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_loop":
         jobs, python, root, out, *notebooks = sys.argv[2:]
         return _loop_driver(int(jobs), python, root, out, notebooks)
@@ -1160,6 +1175,7 @@ def main() -> int:
         ).stdout.strip()
         args.grader_root = snapshot
     tools = Tools(args, work)
+    _OPEN.append(tools)
     subreaper = _become_subreaper()
     log_file = open(args.out / "log.txt", "w")  # noqa: SIM115
 
@@ -1233,7 +1249,6 @@ def main() -> int:
         )
         save()
     save()
-    tools.close()
     log(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
     return 0
 
