@@ -41,6 +41,7 @@ from autograder.goldens import GOLDENS_DIR
 from autograder.sandbox import SandboxLimits
 from autograder.sandbox.transport import TransportError, read_result
 from tests.attacks import Attack, attacks, default_context
+from tests.attacks.cells import process_name
 from tests.attacks.corpus import SOLUTION, TEMPLATE, write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,11 +198,12 @@ def sysv_objects() -> list[tuple[int, int]]:
     return found
 
 
-def attack_processes() -> list[int]:
+def attack_processes(context) -> list[int]:
+    """Processes the attacks of this run named (other runs' leftovers have other names)."""
     found = []
     for name in os.listdir("/proc"):
         with contextlib.suppress(OSError):
-            if Path(f"/proc/{name}/comm").read_text().startswith("nmt-attack"):
+            if Path(f"/proc/{name}/comm").read_text().strip() == process_name(context):
                 found.append(int(name))
     return found
 
@@ -231,7 +233,7 @@ def nobody_keyring_holds_the_channel() -> bool:
 
 def assert_nothing_left(private_tmp: Path, context) -> None:
     assert list(private_tmp.glob("nmt-sandbox-*")) == []  # the workspace is gone
-    assert attack_processes() == []
+    assert attack_processes(context) == []
     assert not Path(context.pickle_marker).exists()
     for folder in ("/tmp", "/var/tmp", "/dev/shm"):
         for name in ("nmt-channel", "fill"):

@@ -21,6 +21,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import traceback
 from dataclasses import asdict
 from pathlib import Path
@@ -35,7 +36,11 @@ BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from autograder.extract.isolated import child_main; child_main(sys.argv[2], sys.argv[3])"
 )
-MAX_OUTPUT = 64 << 20
+MAX_OUTPUT = 32 << 20
+"""Largest JSON the process may write (its RLIMIT_FSIZE) and the parent reads."""
+MAX_DROPPED = 20_000
+"""Most statements-left-out the process reports (each is a line of text for a report; a
+notebook of 2 MB of one-line statements would otherwise send half a million)."""
 
 
 def extract_isolated(path: Path, limits: ExtractLimits) -> ExtractedModule:
@@ -48,33 +53,35 @@ def extract_isolated(path: Path, limits: ExtractLimits) -> ExtractedModule:
             read_capped(path, limits.max_notebook_bytes)
     command = [sys.executable, "-S", "-s", "-P", "-B", "-c", BOOTSTRAP]
     command += [str(PACKAGE_ROOT), str(path), json.dumps(asdict(limits))]
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"},
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=limits.timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        raise ExtractError(
-            "too_complex",
-            f"{path.name} could not be read within the grader's limits: analysing it took more "
-            f"than {limits.timeout_s:g} s",
-        ) from None
-    finally:
-        _kill(process)
-    return _outcome(path.name, process.returncode, out, err, limits)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,  # files, not pipes: the process's RLIMIT_FSIZE bounds what it writes
+            stderr=err,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"},
+            start_new_session=True,
+        )
+        try:
+            process.wait(timeout=limits.timeout_s)
+        except subprocess.TimeoutExpired:
+            raise ExtractError(
+                "too_complex",
+                f"{path.name} could not be read within the grader's limits: analysing it took "
+                f"more than {limits.timeout_s:g} s",
+            ) from None
+        finally:
+            _kill(process)
+        out.seek(0)
+        err.seek(max(0, os.fstat(err.fileno()).st_size - 4096))
+        return _outcome(path.name, process.returncode, out.read(MAX_OUTPUT), err.read(), limits)
 
 
 def _kill(process: subprocess.Popen) -> None:
     with contextlib.suppress(OSError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(Exception):
-        process.communicate(timeout=5)
+        process.wait(timeout=5)
 
 
 def _outcome(name: str, code: int, out: bytes, err: bytes, limits: ExtractLimits) -> Any:
@@ -131,6 +138,7 @@ def _set_limits(limits: ExtractLimits) -> None:
     cpu = math.ceil(limits.timeout_s) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_OUTPUT, MAX_OUTPUT))
     with contextlib.suppress(Exception):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     sys.setrecursionlimit(5_000)  # the depth cap needs far less; C frames stay small
@@ -163,7 +171,9 @@ def child_main(path: str, limits_json: str) -> None:
         data = read_capped(Path(path), limits.max_notebook_bytes)
         drop_root()
         cells = cells_from_bytes(data, Path(path).name)
-        result: dict[str, Any] = {"module": module_to_json(extract_source(cells, limits=limits))}
+        module = module_to_json(extract_source(cells, limits=limits))
+        module["dropped"] = module["dropped"][:MAX_DROPPED]
+        result: dict[str, Any] = {"module": module}
     except ExtractError as error:
         result = {"error": {"kind": error.kind, "message": error.message}}
     except (MemoryError, RecursionError) as error:

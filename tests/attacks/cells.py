@@ -27,7 +27,8 @@ class Context:
     planted: str
     """A token written into files planted for the test where a hostile child would look."""
     channel: str
-    """A token one grading tries to leave for the next."""
+    """A token one grading tries to leave for the next; its last part (after "-") names the
+    processes attacks leave running (``nmt-<part>``), so a test finds its own."""
     pickle_marker: str
     """A file the forged pickle would create if the parent ever unpickled it."""
 
@@ -67,7 +68,7 @@ def exfiltrate(ctx: Context) -> list[str]:
     """calc_parameters_decoder raises an error that carries whatever it could read: the reference,
     the goldens, planted course files, other students' results, notebooks and feedback."""
     return [
-        _cell(f'''
+        _cell(f"""
         _loot = []
 
         def calc_parameters_decoder(vocab_size, hidden_size, num_layers, num_heads):
@@ -98,7 +99,7 @@ def exfiltrate(ctx: Context) -> list[str]:
                     break
             print("\\n".join(_loot))
             raise ValueError("\\n".join(_loot)[:3900])
-        ''')
+        """)
     ]
 
 
@@ -230,11 +231,16 @@ def kill_everything(ctx: Context) -> list[str]:
     ]
 
 
+def process_name(ctx: Context) -> str:
+    """The name attacks give the processes they leave running (15 characters at most)."""
+    return ("nmt-" + ctx.channel.rsplit("-", 1)[-1])[:15]
+
+
 def many_processes(ctx: Context) -> list[str]:
     """calc_parameters_decoder starts sleeping processes: children, detached grandchildren
     (double fork and setsid), and threads, all meant to outlive the grading."""
     return [
-        _cell("""
+        _cell(f"""
         def calc_parameters_decoder(vocab_size, hidden_size, num_layers, num_heads):
             import ctypes, os, threading, time
             libc = ctypes.CDLL(None)
@@ -250,7 +256,7 @@ def many_processes(ctx: Context) -> list[str]:
                             os.setsid()
                             if os.fork():
                                 os._exit(0)
-                        libc.prctl(15, b"nmt-attack-fork", 0, 0, 0)
+                        libc.prctl(15, {process_name(ctx).encode()!r}, 0, 0, 0)
                         time.sleep(3600)
                     finally:
                         os._exit(0)

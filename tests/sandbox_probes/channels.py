@@ -3,9 +3,10 @@
 ``leave_behind`` tries each way a process could leave a message that outlives it (System V
 shared memory, message queue and semaphore, a POSIX message queue, the user, session and
 user-session keyrings, files in the world-writable folders, a detached process that keeps
-running); ``pick_up`` tries to read each of them. Both are self-contained functions (no imports
-outside the standard library, nothing global), so that the attack corpus can paste their source
-into a notebook (``inspect.getsource``) and the sandbox tests can call them from a probe.
+running, named ``nmt-`` and the token's last part); ``pick_up`` tries to read each of them.
+Both are self-contained functions (no imports outside the standard library, nothing global),
+so that the attack corpus can paste their source into a notebook (``inspect.getsource``) and
+the sandbox tests can call them from a probe.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def leave_behind(token: str) -> dict:
         try:
             os.setsid()
             if os.fork() == 0:
-                libc.prctl(15, b"nmt-attack-dmn", 0, 0, 0)  # PR_SET_NAME
+                name = ("nmt-" + token.rsplit("-", 1)[-1])[:15].encode()
+                libc.prctl(15, name, 0, 0, 0)  # PR_SET_NAME
                 os.write(write_end, str(os.getpid()).encode())
                 time.sleep(3600)
         finally:
@@ -119,7 +121,7 @@ def pick_up() -> dict:
     for name in os.listdir("/proc"):
         try:
             with open(f"/proc/{name}/comm") as f:
-                if f.read().startswith("nmt-attack"):
+                if f.read().startswith("nmt-"):
                     found.setdefault("processes", []).append(int(name))
         except OSError:
             pass
