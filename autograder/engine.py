@@ -8,6 +8,7 @@ collects data (check results, typed notes); ``autograder.report`` words it.
 
 from __future__ import annotations
 
+import ast
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -55,19 +56,33 @@ def _placeholder(check: Check, rubric: Rubric | None) -> CheckResult:
 
 def extraction_notes(module: ExtractedModule) -> list[Note]:
     """What extraction learned that the student should know: cells that do not compile, and
-    names the graded definitions use that the module does not bind (with the statement the
-    grader did not run, when there is one). Names only the notebook's own helpers use (a
-    `generate` that reads a trained model) are not the student's problem."""
+    names the graded definitions use that only a statement the grader does not run binds
+    (`device = get_device()`). A name nothing binds at all makes its own NameError when the code
+    runs (and in a stub left as given it is no problem); names only the notebook's own helpers
+    use (a `generate` that reads a trained model) are not the student's problem."""
     notes: list[Note] = [
         BrokenCellNote(b.cell_index, b.line, b.message, b.names) for b in module.broken_cells
     ]
-    graded = {name for q in QUESTIONS for name in q.definitions}
+    graded = {name for q in QUESTIONS for name in q.definitions} - _stubs(module.source)
     for name, users in module.missing_globals.items():
         graded_users = tuple(u for u in users if u in graded)
-        if graded_users:
-            binder = next((d for d in reversed(module.dropped) if name in d.binds), None)
+        binder = next((d for d in reversed(module.dropped) if name in d.binds), None)
+        if graded_users and binder is not None:
             notes.append(UndefinedNameNote(name, graded_users, binder))
     return notes
+
+
+def _stubs(source: str) -> set[str]:
+    """Top-level definitions that still raise NotImplementedError (a stub left as given: the
+    names its missing solution would have set are not missing globals)."""
+    stubs = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Raise) and "NotImplementedError" in ast.unparse(inner):
+                    stubs.add(node.name)
+                    break
+    return stubs
 
 
 def _stopped_notes(results: list[ProbeResult]) -> list[Note]:

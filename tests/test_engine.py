@@ -207,3 +207,30 @@ def test_prints_and_fake_results_do_not_change_the_grade(tmp_path):
     jsonschema.validate(results, SCHEMA)
     assert results["score"] == TOTAL - _points("2.4.2/fit", "2.4.2/n-opt")
     assert not next(c for c in report.checks if c.check_id == "2.4.2/fit").passed
+
+
+def test_a_statement_the_grader_does_not_run_is_named_where_its_name_is_missing(tmp_path):
+    from autograder.engine import extraction_notes
+    from autograder.extract import extract_submission
+    from autograder.report import describe_note
+
+    code = (
+        "def get_device():\n    return 'cpu'\n\n"
+        "device = get_device()\n\n"
+        "class ScaledDotAttention:\n"
+        "    def forward(self, queries, keys, values):\n"
+        "        return queries.to(device), None\n"
+    )
+    notes = extraction_notes(extract_submission(_with_cell(tmp_path, "device", code)))
+    (note,) = notes
+    assert (note.name, note.users) == ("device", ("ScaledDotAttention",))
+    text = describe_note(note)
+    assert "`device = get_device()` is not run by the grader" in text
+    assert text.startswith("cell ") and "undefined in `ScaledDotAttention`" in text
+
+
+def test_the_template_gets_no_note_about_names_its_stubs_leave_unset():
+    from autograder.engine import extraction_notes
+    from autograder.extract import extract_submission
+
+    assert extraction_notes(extract_submission(TEMPLATE)) == []
