@@ -118,13 +118,15 @@ def gradescope_install() -> tuple[Path, Path, subprocess.CompletedProcess]:
 @functools.cache
 def checker_venv() -> Path:
     """A fresh virtual environment with torch (this machine's local CPU wheel), the checker
-    wheel (--no-deps) and what it needs besides torch."""
+    wheel (--no-deps) and what else it requires."""
     venv = workdir() / "checker-venv"
     subprocess.run([readable_python() or sys.executable, "-m", "venv", venv], check=True)
     pip = [venv / "bin" / "python", "-m", "pip", "install", *QUIET_PIP]
     subprocess.run([*pip, TORCH], check=True)
     subprocess.run([*pip, "--no-deps", checker_wheel()], check=True)
-    subprocess.run([*pip, "numpy", "nbformat"], check=True)
+    from autograder.deploy.checker import CHECKER_REQUIRES
+
+    subprocess.run([*pip, *(r for r in CHECKER_REQUIRES if not r.startswith("torch"))], check=True)
     return venv
 
 
