@@ -108,8 +108,8 @@ def check_output(result: CheckResult) -> str:
             f"`{name}` ({q})" for q in result.substituted for name in BY_NUMBER[q].definitions
         )
         text += (
-            f"\n\n(Graded with the course's {names} in place of yours, which did not pass its "
-            "own checks: this question is judged on its own code.)"
+            f"\n\n(Graded with the course's {names} in place of yours, so that this question is "
+            "judged on its own code.)"
         )
     return text
 
@@ -212,11 +212,17 @@ def summary_text(report: GradingReport) -> str:
         f"Public checks: {sum(c.score for c in public):g}/{sum(c.max_score for c in public):g} "
         "points now."
     )
+    when = {
+        "after_due_date": "are shown after the due date",
+        "after_published": "are shown when the grades are published",
+        "hidden": "are not shown to students",
+    }
+    for visibility, words in when.items():
+        points = sum(c.max_score for c in hidden if c.visibility == visibility)
+        if points:
+            lines.append(f"Hidden checks worth {points:g} more points {words}.")
     if hidden:
-        lines.append(
-            f"Hidden checks worth {sum(c.max_score for c in hidden):g} more points are shown "
-            "after the due date; until then Gradescope keeps your total score hidden."
-        )
+        lines.append("Until then Gradescope keeps your total score hidden.")
     lines += [f"- {describe_note(note)}" for note in report.notes]
     return "\n".join(lines)
 

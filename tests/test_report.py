@@ -170,3 +170,16 @@ def test_inert_text_round_trips_as_code(text):
 
     html = _html(f"before {inert(text)} after")
     assert "<code" in html
+
+
+def test_the_summary_says_when_each_kind_of_hidden_check_is_shown():
+    checks = [
+        CheckResult("2.2.1/a", "2.2.1", "a", 1.0, 1.0, True, "visible"),
+        CheckResult("2.2.1/b", "2.2.1", "b", 0.0, 2.0, False, "after_due_date"),
+        CheckResult("2.2.1/c", "2.2.1", "c", 0.0, 3.0, False, "after_published"),
+        CheckResult("2.2.1/d", "2.2.1", "d", 0.0, 4.0, False, "hidden"),
+    ]
+    text = render_gradescope(GradingReport(submission="nb.ipynb", checks=checks))["output"]
+    assert "worth 2 more points are shown after the due date" in text
+    assert "worth 3 more points are shown when the grades are published" in text
+    assert "worth 4 more points are not shown to students" in text
