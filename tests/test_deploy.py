@@ -315,6 +315,21 @@ def test_run_autograder_installed_scores_as_grade_does():
     assert all(t["status"] == "passed" for t in results["tests"]), results["output"]
 
 
+@pytest.mark.slow
+@pytest.mark.needs_root
+def test_run_autograder_installed_takes_a_wrong_submissions_own_question_only():
+    """The grader installed from its wheel, outside any checkout, grades a wrong submission:
+    its own question, and nothing else, loses points."""
+    layout = _fresh_root("wrong", {"nmt.ipynb": WRONG})
+    done = _run_autograder(layout)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((layout.results / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    failed = {t["number"] for t in results["tests"] if t["status"] == "failed"}
+    assert failed == {"2.3.4"}
+    assert results["score"] == pytest.approx(grade_submission(WRONG).score)
+
+
 WALKER = '''
 import os
 import stat
