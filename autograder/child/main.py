@@ -31,7 +31,7 @@ from typing import Any
 
 from .limits import enter_sandbox
 from .patches import install_cpu_patches
-from .registry import PROBES, load_probe_modules
+from .registry import PROBES, load_probe_modules, to_numpy
 from .wire import ERROR_KINDS, MAX_TEXT, encode_json, read_input_array, write_arrays, write_atomic
 
 OOM_MARKERS = ("can't allocate memory", "not enough memory", "Cannot allocate memory")
@@ -117,20 +117,6 @@ def import_submission(path: Path) -> types.ModuleType:
     code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
     exec(code, module.__dict__)  # running it is the point of the sandbox
     return module
-
-
-def to_numpy(value: Any) -> Any:
-    """A probe's array as numpy (torch tensors detached and moved to the CPU)."""
-    import numpy as np
-
-    if hasattr(value, "detach"):
-        import torch
-
-        value = value.detach().cpu()
-        if value.dtype == torch.bfloat16:
-            value = value.float()
-        return value.numpy()
-    return np.asarray(value)
 
 
 def seed_everything(seed: int) -> None:

@@ -13,6 +13,7 @@ numpy and torch, and nothing else from the project.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,23 @@ def probe(name: str) -> Callable[[Probe], Probe]:
         return function
 
     return register
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A probe's array (a torch tensor or anything array-like) as numpy, tensors detached and
+    moved to the CPU. float32 stays float32 (the parent then uses float32 tolerances); every
+    other floating type (bfloat16, float16, float64) becomes float64; integers, booleans and
+    complex numbers are kept as they are."""
+    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported
+    if torch is not None and isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.is_floating_point() and value.dtype != torch.float32:
+            value = value.to(torch.float64)
+        return value.numpy()
+    array = np.asarray(value)
+    if array.dtype.kind == "f" and array.dtype != np.float32:
+        array = array.astype(np.float64)
+    return array
 
 
 def load_probe_modules(names: Sequence[str]) -> None:
