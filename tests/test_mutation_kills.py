@@ -7,15 +7,21 @@ stopped, the check registry, the checks' tolerances and the parent's transport l
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import stat
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autograder import outcome
 from autograder import report as R
 from autograder.checks import base
 from autograder.checks.base import Blocked, CheckResult
+from autograder.child.wire import MAX_TEXT
 from autograder.diagnose import Diagnosis
 from autograder.diagnose.difference import Difference
 from autograder.extract import Location
@@ -27,7 +33,8 @@ from autograder.outcome import (
     StoppedNote,
     UndefinedNameNote,
 )
-from autograder.sandbox import ErrorKind, ProbeError
+from autograder.sandbox import ErrorKind, ProbeError, transport
+from autograder.sandbox.transport import TransportError
 
 LOC = Location(17, 28, "ScaledDotAttention.forward")
 TOP = Location(3, 2, None)
@@ -493,3 +500,222 @@ def test_a_report_not_graded_zeroes_every_check_and_says_why():
         )
         for c in _report().checks
     ]
+
+
+# --- the parent's transport: every refusal and every limit, at its edge -----------------------
+
+
+def _npy(array: np.ndarray, version: tuple[int, int] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    if version is None:
+        np.save(buffer, array, allow_pickle=False)
+    else:
+        np.lib.format.write_array(buffer, array, version=version, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _folder(tmp_path: Path, record, arrays: dict[str, bytes] | None = None) -> int:
+    text = record if isinstance(record, bytes) else json.dumps(record).encode()
+    (tmp_path / "0.json").write_bytes(text)
+    for name, payload in (arrays or {}).items():
+        (tmp_path / f"0.{name}.npy").write_bytes(payload)
+    return os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def _read(fd: int, **caps):
+    caps = {"max_json_bytes": 1 << 20, "max_array_bytes": 1 << 20, "owner": None, **caps}
+    try:
+        return transport.read_result(fd, 0, **caps)
+    finally:
+        os.close(fd)
+
+
+def _ok(arrays=(), **changes) -> dict:
+    return {"status": "ok", "data": {}, "arrays": list(arrays or ()), "error": None, **changes}
+
+
+def test_a_record_is_read_whole_and_its_error_validated(tmp_path):
+    error = {"type": "E" * 300, "message": "m" * 5000, "lineno": 7, "kind": "contract"}
+    record, arrays = _read(_folder(tmp_path, _ok(status="error", data={"a": [1]}, error=error)))
+    assert record == {
+        "status": "error",
+        "data": {"a": [1]},
+        "arrays": [],
+        "error": {"type": "E" * 200, "message": "m" * MAX_TEXT, "lineno": 7, "kind": "contract"},
+    }
+    assert arrays == {}
+    for kind, kept in [("oom", None), (5, None), ("not_implemented", "not_implemented")]:
+        error = {"type": "E", "message": "m", "lineno": None, "kind": kind}
+        record, _ = _read(_folder(tmp_path, _ok(status="error", error=error)))
+        assert record["error"] == {"type": "E", "message": "m", "lineno": None, "kind": kept}
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        ([1], "error is not an object"),
+        ({"type": "E", "lineno": 1}, "no type or message"),
+        ({"type": 1, "message": "m"}, "no type or message"),
+        ({"type": "E", "message": "m", "lineno": True}, "not an integer"),
+        ({"type": "E", "message": "m", "lineno": "3"}, "not an integer"),
+    ],
+)
+def test_a_malformed_error_is_refused(tmp_path, error, reason):
+    with pytest.raises(TransportError, match=reason):
+        _read(_folder(tmp_path, _ok(status="error", error=error)))
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (_ok(status="timeout"), "status 'timeout' is not one of"),
+        (_ok(status=None), "status 'None' is not one of"),
+        (_ok(data=[1]), "data is not an object"),
+        ({**_ok(), "arrays": "xy"}, "array list is not a list of at most 256"),
+        (_ok(arrays=[f"a{i}" for i in range(257)]), "array list is not a list of at most 256"),
+        (_ok(arrays=["../x"]), "invalid array '../x'"),
+        (_ok(arrays=[".x"]), "invalid array"),
+        (_ok(arrays=[3]), "invalid array"),
+        (b"[1, 2]", "does not hold a JSON object"),
+        (b"{not json", "0.json is not valid JSON"),
+        (b"\xff\xfe", "0.json is not valid JSON"),
+    ],
+)
+def test_a_malformed_record_is_refused(tmp_path, record, reason):
+    with pytest.raises(TransportError, match=re.escape(reason)):
+        _read(_folder(tmp_path, record))
+
+
+def test_a_name_listed_twice_is_refused(tmp_path):
+    fd = _folder(tmp_path, _ok(arrays=["x", "x"]), {"x": _npy(np.zeros(2))})
+    with pytest.raises(TransportError, match="invalid array 'x'"):
+        _read(fd)
+
+
+def test_256_arrays_are_read(tmp_path):
+    names = [f"a{i}" for i in range(256)]
+    payload = _npy(np.arange(2, dtype=np.int8))
+    record, arrays = _read(_folder(tmp_path, _ok(names), dict.fromkeys(names, payload)))
+    assert len(arrays) == 256 and arrays["a255"].tolist() == [0, 1]
+
+
+def test_both_npy_versions_are_read_and_others_refused(tmp_path):
+    for version in [(1, 0), (2, 0)]:
+        payload = _npy(np.arange(3.0), version)
+        _, arrays = _read(_folder(tmp_path, _ok(["x"]), {"x": payload}))
+        assert arrays["x"].tolist() == [0.0, 1.0, 2.0]
+    payload = bytearray(_npy(np.arange(3.0), (1, 0)))
+    payload[6] = 3
+    with pytest.raises(TransportError, match=re.escape("'x' has .npy version (3, 0)")):
+        _read(_folder(tmp_path, _ok(["x"]), {"x": bytes(payload)}))
+
+
+def test_array_dimensions_have_a_cap(tmp_path):
+    for dims, refused in [(32, False), (33, True)]:
+        fd = _folder(tmp_path, _ok(["x"]), {"x": _npy(np.zeros((1,) * dims))})
+        if refused:
+            with pytest.raises(TransportError, match="has 33 dimensions"):
+                _read(fd)
+        else:
+            assert _read(fd)[1]["x"].ndim == 32
+
+
+def test_array_bytes_are_checked_exactly(tmp_path):
+    payload = _npy(np.zeros(10))
+    for cut in [payload[:-1], payload + b"\0"]:
+        with pytest.raises(TransportError, match="does not hold the 80 bytes it announces"):
+            _read(_folder(tmp_path, _ok(["x"]), {"x": cut}))
+
+
+def test_an_array_at_its_cap_is_read_and_one_byte_over_is_refused(tmp_path):
+    array = np.zeros(1000, dtype=np.uint8)
+    _, arrays = _read(_folder(tmp_path, _ok(["x"]), {"x": _npy(array)}), max_array_bytes=1000)
+    assert arrays["x"].nbytes == 1000
+    fd = _folder(tmp_path, _ok(["x"]), {"x": _npy(np.zeros(1001, dtype=np.uint8))})
+    with pytest.raises(TransportError, match="'x' is larger than 1000 bytes"):
+        _read(fd, max_array_bytes=1000)
+
+
+def test_arrays_together_have_a_cap_at_its_edge(tmp_path):
+    payload = _npy(np.zeros(100, dtype=np.uint8))
+    names = ["a", "b"]
+    fd = _folder(tmp_path, _ok(names), dict.fromkeys(names, payload))
+    assert len(_read(fd, max_record_bytes=2 * len(payload))[1]) == 2
+    fd = _folder(tmp_path, _ok(names), dict.fromkeys(names, payload))
+    with pytest.raises(TransportError, match=f"0.b.npy has {len(payload)} bytes, more than"):
+        _read(fd, max_record_bytes=2 * len(payload) - 1)
+
+
+def test_the_default_cap_of_a_record_allows_many_arrays_at_their_own_cap(tmp_path):
+    payload = _npy(np.zeros(1000, dtype=np.uint8))
+    names = [f"a{i}" for i in range(20)]
+    fd = _folder(tmp_path, _ok(names), dict.fromkeys(names, payload))
+    assert len(_read(fd, max_array_bytes=1000)[1]) == 20
+
+
+def test_a_json_at_its_cap_is_read_and_one_byte_over_is_refused(tmp_path):
+    text = json.dumps(_ok()).encode()
+    assert _read(_folder(tmp_path, text), max_json_bytes=len(text))[0]["status"] == "ok"
+    with pytest.raises(TransportError, match=f"0.json has {len(text)} bytes, more than"):
+        _read(_folder(tmp_path, text), max_json_bytes=len(text) - 1)
+
+
+def test_a_file_that_grows_while_read_is_refused(tmp_path, monkeypatch):
+    text = json.dumps(_ok()).encode()
+    fd = _folder(tmp_path, text)
+    real = os.fstat
+
+    def smaller(descriptor):
+        info = real(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            return info
+        values = list(info)
+        values[stat.ST_SIZE] = 1
+        return os.stat_result(values)
+
+    monkeypatch.setattr(os, "fstat", smaller)
+    with pytest.raises(TransportError, match=f"0.json grew past {len(text) - 1} bytes"):
+        _read(fd, max_json_bytes=len(text) - 1)
+    fd = _folder(tmp_path, text)
+    assert _read(fd, max_json_bytes=len(text))[0]["status"] == "ok"
+
+
+def test_files_are_refused_by_kind_and_owner(tmp_path):
+    fd = _folder(tmp_path, _ok(["x"]))
+    os.mkdir(tmp_path / "0.x.npy")
+    with pytest.raises(TransportError, match="0.x.npy is not a regular file"):
+        _read(fd)
+    os.rmdir(tmp_path / "0.x.npy")
+    with pytest.raises(TransportError, match="0.x.npy is missing"):
+        _read(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY))
+    (tmp_path / "0.x.npy").write_bytes(_npy(np.zeros(2)))
+    me = os.getuid()
+    with pytest.raises(TransportError, match="0.json is not owned by the sandbox user"):
+        _read(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY), owner=me + 1)
+    assert _read(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY), owner=me)[0]["status"] == "ok"
+
+
+def test_an_import_error_is_read_and_validated(tmp_path):
+    def read(payload: bytes, **caps):
+        (tmp_path / "import.json").write_bytes(payload)
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            caps = {"max_json_bytes": 1 << 20, "owner": None, **caps}
+            return transport.read_import_error(fd, **caps)
+        finally:
+            os.close(fd)
+
+    error = {"type": "SyntaxError", "message": "bad", "lineno": 3, "kind": "exception"}
+    text = json.dumps({"error": error}).encode()
+    assert read(text) == error
+    assert read(text, max_json_bytes=len(text)) == error
+    with pytest.raises(TransportError, match=f"import.json has {len(text)} bytes, more than"):
+        read(text, max_json_bytes=len(text) - 1)
+    with pytest.raises(TransportError, match="import.json is not owned"):
+        read(text, owner=os.getuid() + 1)
+    with pytest.raises(TransportError, match="import.json holds no error"):
+        read(b'{"error": null}')
+    with pytest.raises(TransportError, match="import.json does not hold a JSON object"):
+        read(b"[]")
+    with pytest.raises(TransportError, match="no type or message"):
+        read(b'{"error": {"type": "E"}}')
