@@ -34,6 +34,7 @@ from autograder.goldens import Goldens, load_goldens
 from autograder.probe_plan import probe_calls
 from autograder.rubric import DEFAULT_RUBRIC, load_rubric
 from autograder.sandbox import SandboxError, session
+from autograder.training_data import official_bytes
 from tests.inprocess import judge_in_process, probe_results, solution_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,7 +283,10 @@ def test_no_golden_value_is_in_the_workspace_the_child_receives(tmp_path, monkey
     """The same search in what a real grading run writes for the child: request.json (parsed,
     and as text) and every inputs/*.npy, read before the child starts.
 
-    Mutation: as above, the 2.4.2 answers in a call's kwargs: found in request.json."""
+    Mutation: as above, the 2.4.2 answers in a call's kwargs: found in request.json.
+
+    The training calls' ``official`` array is the course's public ``pig_latin_small.txt``, byte
+    for byte (asserted): its bytes are text, not answers, and are left out of the search."""
     workspaces = []
 
     def capture(*args, **kwargs):
@@ -300,6 +304,9 @@ def test_no_golden_value_is_in_the_workspace_the_child_receives(tmp_path, monkey
         files.append(text)
         for call in json.loads(text)["calls"]:
             arrays = {n: inputs[f"{call['index']}.{n}.npy"] for n in call["arrays"]}
+            official = arrays.pop("official", None)
+            if official is not None:
+                assert official.tobytes() == official_bytes().tobytes()
             calls.append((call["kwargs"], arrays))
     goldens = load_goldens()
     assert len(calls) >= len(goldens.cases)  # every case went to a child
@@ -497,19 +504,21 @@ PROPERTY_MUTATIONS = [
     pytest.param(
         ("class CausalScaledDotAttention", "torch.bool).triu(1)"),
         "torch.bool).tril(-1)",
-        {"2.2.2/context", "2.2.2/weights", "2.2.2/no-future", "2.2.2/first-position"},
+        {"2.2.2/context", "2.2.2/weights", "2.2.2/no-future", "2.2.2/first-position"}
+        | {"2.2.2/trains"},
         id="2.2.2-mask-transposed",
     ),
     pytest.param(
         ("class CausalScaledDotAttention", "torch.bool).triu(1)"),
         "torch.bool).triu(2)",
-        {"2.2.2/context", "2.2.2/weights", "2.2.2/no-future", "2.2.2/first-position"},
+        {"2.2.2/context", "2.2.2/weights", "2.2.2/no-future", "2.2.2/first-position"}
+        | {"2.2.2/trains"},
         id="2.2.2-mask-off-by-one",
     ),
     pytest.param(
         ("class DecoderOnlyTransformer", "            x = x + mlp(x)\n"),
         "            x = x + mlp(x)\n            x = nn.functional.layer_norm(x, x.shape[1:])\n",
-        {"2.3.1/logits", "2.3.1/causal"},
+        {"2.3.1/logits", "2.3.1/causal", "2.3.1/trains"},
         id="2.3.1-normalised-over-the-sequence",
     ),
     pytest.param(
@@ -519,7 +528,7 @@ PROPERTY_MUTATIONS = [
         ),
         "        context = torch.cat([c for c, _ in outputs], dim=1)  # (B, h * k, H)\n"
         "        context = context.view(queries.size(0), -1, self.num_heads * self.hidden_size)\n",
-        {"2.3.4/match", "2.3.4/causal"},
+        {"2.3.4/match", "2.3.4/causal", "2.3.4/trains"},
         id="2.3.4-heads-joined-on-the-time-axis",
     ),
 ]

@@ -129,9 +129,13 @@ def test_a_file_larger_than_the_course_file_is_not_read(tmp_path):
 def test_the_data_source_is_in_the_probe_data_and_the_feedback(solution_runs, source):
     for result in solution_runs.values():
         assert result.data["data_source"] == "offline"  # the in-process harness sends no file
-        assert result.data["pairs"] == [300, 200]
+        assert result.data["pairs"] == [
+            kwargs_of("train_causal")[k] for k in ("train_pairs", "val_pairs")
+        ]
+    limit = load_goldens().case("train_causal").facts["limits"]
     message = judge_in_process(source)["2.2.2/trains"].message
-    assert "offline word pairs" in message and "1.32-1.61" in message
+    reference = f"{limit['reference_val_min']:.2f}-{limit['reference_val_max']:.2f}"
+    assert "offline word pairs" in message and reference in message
 
 
 def test_the_solution_passes_on_the_official_data(source, official_data):

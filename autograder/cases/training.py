@@ -3,7 +3,7 @@ class plugged in (2.2.2, 2.3.1, 2.3.4), judged against limits calibrated on the 
 
 Each case is one run of the child's ``train`` probe (``autograder/child/probes/training.py``):
 a one-layer model of width 32, Adam at 1e-2, batches of 16, on a fixed subset of the small
-dataset (the first 300 training and 200 validation pairs of the given seeded split), seed 0.
+dataset (the first 280 training and 200 validation pairs of the given seeded split), seed 0.
 Its facts are what the parent judges with and what names a bug:
 
 - ``limits``: computed from the calibration (``training_calibration.json``, written by
@@ -37,7 +37,7 @@ BASE = {
     "heads": 1,
     "batch_size": 16,
     "learning_rate": 0.01,
-    "train_pairs": 300,
+    "train_pairs": 280,
     "val_pairs": 200,
     "seed": 0,
 }
