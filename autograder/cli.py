@@ -50,13 +50,33 @@ def _config(args: argparse.Namespace):
     return GraderConfig().with_options(rubric=getattr(args, "rubric", None))
 
 
+def _execute(args: argparse.Namespace):
+    """The --execute settings of the command line, or None without --execute."""
+    if not getattr(args, "execute", False):
+        return None
+    from autograder.execution import ExecuteSettings
+
+    return ExecuteSettings(
+        profile=args.profile,
+        device=args.device,
+        cell_timeout_s=args.cell_timeout,
+        budget_s=args.execute_budget,
+        memory_mb=args.execute_memory,
+        data_dir=str(args.data_dir) if args.data_dir else None,
+    )
+
+
 def _grade(args: argparse.Namespace) -> int:
     """Everything, as Gradescope scores it: results.json and feedback.md in --out."""
     from autograder.engine import grade_submission
     from autograder.report import render_terminal
 
     report = grade_submission(
-        args.submission, out_dir=args.out, questions=args.question, config=_config(args)
+        args.submission,
+        out_dir=args.out,
+        questions=args.question,
+        config=_config(args),
+        execute=_execute(args),
     )
     if report.status == "unreadable":
         print(f"error: {report.problem}", file=sys.stderr)
@@ -93,7 +113,9 @@ def _batch(args: argparse.Namespace) -> int:
         only=tuple(args.only or ()),
         ray_address=args.ray,
         config=_config(args),
+        execute=_execute(args),
         progress=not args.quiet,
+        fork_server=not args.no_fork_server,
         **({"template": args.template} if args.template else {}),
     )
     summary = run_batch(options)
@@ -134,6 +156,38 @@ def _experiments(args: argparse.Namespace) -> int:
     return experiments_main(args.rest)
 
 
+def add_execute_options(parser: argparse.ArgumentParser) -> None:
+    """--execute and its settings (grade and batch)."""
+    from autograder.execution.settings import DEVICES, MEMORY_MB, PROFILES
+
+    group = parser.add_argument_group(
+        "execution", "run the notebook itself with papermill in the sandbox (no points)"
+    )
+    group.add_argument("--execute", action="store_true", help="also run the notebook")
+    group.add_argument("--profile", choices=PROFILES, default="smoke", help="its PROFILE")
+    group.add_argument("--device", choices=DEVICES, default="auto", help="its DEVICE")
+    group.add_argument(
+        "--cell-timeout", type=float, metavar="S", help="seconds per cell (default: by profile)"
+    )
+    group.add_argument(
+        "--execute-budget", type=float, metavar="S", help="seconds in all (default: by profile)"
+    )
+    group.add_argument(
+        "--execute-memory",
+        type=int,
+        default=MEMORY_MB,
+        metavar="MB",
+        help=f"address-space limit of the child and of its kernel (default {MEMORY_MB})",
+    )
+    group.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="the official course files, shown read-only (default: $NMT_DATA_DIR, ./data, "
+        "../shared/data; else the notebook builds its offline data)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python grade.py",
@@ -170,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                 default=Path("out/grade"),
                 help="folder for results.json and feedback.md",
             )
+            add_execute_options(sub)
         sub.set_defaults(run=function)
     batch = commands.add_parser(
         "batch",
@@ -191,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--template", type=Path, metavar="NOTEBOOK", help="the handout's notebook (not copying)"
     )
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.add_argument(
+        "--no-fork-server",
+        action="store_true",
+        help="a fresh interpreter per sandboxed child (slower: each imports torch)",
+    )
+    add_execute_options(batch)
     batch.set_defaults(run=_batch)
     goldens = commands.add_parser("goldens", help="regenerate the golden outputs (explicit)")
     goldens.add_argument("--check", action="store_true", help="compare instead of writing")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from autograder.goldens import GOLDENS_DIR
 from autograder.rubric import DEFAULT_RUBRIC
-from autograder.sandbox import SandboxLimits
+from autograder.sandbox import Launcher, SandboxLimits
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 """The installed (or checked-out) ``autograder`` package: checks, rubric and goldens."""
@@ -57,6 +57,9 @@ class GraderConfig:
     """Paths the sandboxed child must not see, wherever they are on the machine."""
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     """The child's limits; their ``hide_paths`` is filled from ``secret_paths``."""
+    launcher: Launcher | None = field(default=None, compare=False)
+    """What starts the sandbox's children: None, a fresh interpreter each; a
+    ``autograder.sandbox.ForkServer`` forks them from a warm process (the batch's workers)."""
 
     def sandbox_limits(self) -> SandboxLimits:
         """The child's limits, hiding every secret path."""

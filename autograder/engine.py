@@ -18,13 +18,18 @@ from autograder import __version__
 from autograder.cases import SEED, standin_id
 from autograder.checks import REGISTRY
 from autograder.checks.base import Check, CheckContext, CheckResult, run_check
+from autograder.child.definitions import statements
 from autograder.config import GraderConfig
 from autograder.diagnose import diagnose
+from autograder.execution import ExecuteSettings
+from autograder.execution.read import read_execution
+from autograder.execution.run import EXECUTE_ID, with_execution
 from autograder.extract import ExtractedModule, ExtractError, extract_submission
 from autograder.goldens import Goldens, load_goldens
 from autograder.manifest import BY_NUMBER, QUESTIONS
 from autograder.outcome import (
     BrokenCellNote,
+    DroppedStatementNote,
     GradingReport,
     GradingStatus,
     Note,
@@ -34,7 +39,7 @@ from autograder.outcome import (
 from autograder.probe_plan import PROBE_MODULES, probe_calls
 from autograder.report import write_failsafe, write_reports
 from autograder.rubric import Rubric, load_rubric
-from autograder.sandbox import ErrorKind, ProbeResult, run_probes
+from autograder.sandbox import DroppedStatement, ErrorKind, ProbeResult, run_probes
 from autograder.training_data import with_official_data
 
 STOPPING_KINDS = {ErrorKind.TIMEOUT, ErrorKind.CRASH, ErrorKind.OUT_OF_MEMORY}
@@ -147,19 +152,26 @@ def cases_for(checks: Sequence[Check]) -> set[str]:
 
 
 def probe_submission(
-    path: Path | str, *, goldens: Goldens, cases: set[str], config: GraderConfig
+    path: Path | str,
+    *,
+    goldens: Goldens,
+    cases: set[str],
+    config: GraderConfig,
+    execute: ExecuteSettings | None = None,
 ) -> Probed:
-    """Extract the submission and run the probes of ``cases`` on it in the sandbox. An
-    unreadable submission gives status UNREADABLE; a failure of the grader itself raises."""
+    """Extract the submission and run the probes of ``cases`` on it in the sandbox, then, with
+    ``execute``, the notebook itself (its result under ``EXECUTE_ID``). An unreadable
+    submission gives status UNREADABLE; a failure of the grader itself raises."""
     start = time.perf_counter()
     path = Path(path)
     try:
         module = extract_submission(path)
     except ExtractError as error:
         return Probed(path.name, GradingStatus.UNREADABLE, str(error), (), {}, 0.0)
-    return probe_module(
+    probed = probe_module(
         module, path.name, goldens=goldens, cases=cases, config=config, started=start
     )
+    return with_execution(probed, path.read_bytes(), execute, config) if execute else probed
 
 
 def probe_module(
@@ -174,6 +186,7 @@ def probe_module(
     """``probe_submission`` after extraction (the batch extracts once, for the probes and the
     code fingerprint); ``started`` is when grading began (``time.perf_counter``)."""
     start = time.perf_counter() if started is None else started
+    dropped: list[DroppedStatement] = []
     results = run_probes(
         module.source,
         with_official_data(probe_calls(goldens, cases)),
@@ -181,10 +194,22 @@ def probe_module(
         locate=module.locate,
         limits=config.sandbox_limits(),
         budgets=load_rubric(config.rubric).budgets,
+        launcher=config.launcher,
+        dropped=dropped,
     )
-    notes = (*extraction_notes(module), *_stopped_notes(results))
+    left_out = [
+        DroppedStatementNote(d.code, d.binds, d.error, _bound_before(module.source, d))
+        for d in dropped
+    ]
+    notes = (*extraction_notes(module), *left_out, *_stopped_notes(results))
     seconds = time.perf_counter() - start
     return Probed(name, GradingStatus.GRADED, "", notes, {r.id: r for r in results}, seconds)
+
+
+def _bound_before(source: str, dropped: DroppedStatement) -> tuple[str, ...]:
+    """The names of ``dropped`` that a statement before it binds too (they stay bound)."""
+    earlier = {n for s in statements(source)[: dropped.index] for n in s.binds}
+    return tuple(n for n in dropped.binds if n in earlier)
 
 
 def judge(
@@ -213,9 +238,11 @@ def assess(
     *,
     rubric: Rubric,
     goldens: Goldens,
+    execute: ExecuteSettings | None = None,
 ) -> None:
     """Fill ``report`` from ``probed``: unreadable with its problem, or the notes, the checks'
-    results and the diagnoses (``grade_submission`` and the batch, which judges cached probes)."""
+    results, the diagnoses and (``execute``) what running the notebook found
+    (``grade_submission`` and the batch, which judges cached probes)."""
     if probed.status is GradingStatus.UNREADABLE:
         report.status, report.problem = probed.status, probed.problem
         return
@@ -223,6 +250,8 @@ def assess(
     report.checks = judge(probed, checks, rubric=rubric, goldens=goldens)
     report.diagnoses = diagnose(probed.results, report.checks, goldens)
     report.extra["diagnoses"] = {d.question: d.bug for d in report.diagnoses if d.bug}
+    if execute is not None and EXECUTE_ID in probed.results:
+        report.execution = read_execution(probed.results[EXECUTE_ID], execute)
 
 
 def mark_not_graded(report: GradingReport) -> None:
@@ -241,9 +270,11 @@ def grade_submission(
     public_only: bool = False,
     questions: Sequence[str] | None = None,
     config: GraderConfig | None = None,
+    execute: ExecuteSettings | None = None,
 ) -> GradingReport:
     """Grade one submission; ``public_only`` runs only the visible checks (the `check` command),
-    ``questions`` restricts to some questions. Raises ValueError for an unknown question."""
+    ``questions`` restricts to some questions, ``execute`` also runs the notebook (no points).
+    Raises ValueError for an unknown question."""
     start = time.perf_counter()
     check_questions(questions)
     config = config or GraderConfig()
@@ -275,8 +306,10 @@ def grade_submission(
         write()
         goldens = load_goldens(config.goldens)
         report.extra["goldens"] = goldens.digest
-        probed = probe_submission(path, goldens=goldens, cases=cases_for(selected), config=config)
-        assess(report, probed, selected, rubric=rubric, goldens=goldens)
+        probed = probe_submission(
+            path, goldens=goldens, cases=cases_for(selected), config=config, execute=execute
+        )
+        assess(report, probed, selected, rubric=rubric, goldens=goldens, execute=execute)
     except Exception as error:  # noqa: BLE001 - whatever happens, results.json is written
         report.status = GradingStatus.ERROR
         report.problem = f"{type(error).__name__}: {error}"

@@ -12,6 +12,7 @@ from typing import Any
 
 from autograder.checks.base import CheckResult
 from autograder.diagnose import Diagnosis
+from autograder.execution.model import Execution
 from autograder.extract import Dropped
 from autograder.sandbox import ProbeError
 
@@ -65,7 +66,23 @@ class StoppedNote:
     """Why."""
 
 
-Note = BrokenCellNote | UndefinedNameNote | StoppedNote
+@dataclass(frozen=True)
+class DroppedStatementNote:
+    """A top-level statement that stopped the notebook's import (it hung, crashed or ended the
+    process): the grader left it out, imported the rest again and graded it."""
+
+    code: str
+    """The statement's first line."""
+    binds: tuple[str, ...]
+    """The names it would have bound: undefined for the grading."""
+    error: ProbeError
+    """What it did (its kind and message), and where it is (its location)."""
+    earlier: tuple[str, ...] = ()
+    """Names of ``binds`` that an earlier statement of the module binds too: Python keeps that
+    binding (as a notebook's kernel does when a cell fails), and it is graded."""
+
+
+Note = BrokenCellNote | UndefinedNameNote | StoppedNote | DroppedStatementNote
 """Anything the engine tells the student besides the checks."""
 
 
@@ -90,6 +107,8 @@ class GradingReport:
     """Per question with a failed check: the known bug it matches, or how it differs."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Grader version, seeds, timings: Gradescope's extra_data."""
+    execution: Execution | None = None
+    """What running the notebook found (``--execute``; no points), or None."""
     seconds: float = 0.0
     """Wall time of the grading."""
 

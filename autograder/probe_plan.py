@@ -20,6 +20,8 @@ PROBE_MODULES = (
     "autograder.child.probes.training",
 )
 """The child-side modules that register this homework's probes."""
+EXECUTE_PROBE_MODULES = ("autograder.child.probes.execute",)
+"""The child-side module of ``--execute`` (loaded only by the execution's own run)."""
 
 
 def probe_calls(goldens: Goldens, case_ids: Iterable[str] | None = None) -> list[ProbeCall]:

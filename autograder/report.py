@@ -13,12 +13,14 @@ from pathlib import Path
 from autograder import __version__
 from autograder.checks.base import Blocked, CheckResult
 from autograder.diagnose import Diagnosis, Difference
+from autograder.execution import Execution, ExecutionEnd, Verdict
 from autograder.extract import Location, cell_label
 from autograder.files import write_json, write_text
 from autograder.manifest import BY_NUMBER, question_sort_key
 from autograder.markdown import inert
 from autograder.outcome import (
     BrokenCellNote,
+    DroppedStatementNote,
     GradingReport,
     GradingStatus,
     Note,
@@ -52,6 +54,13 @@ def describe_location(location: object) -> str:
     return inert(location) if location is not None else ""
 
 
+def _cell_and_line(location: object) -> str:
+    """`` (cell 14, line 3)`` for a ``Location``, else nothing."""
+    if not isinstance(location, Location):
+        return ""
+    return f" ({cell_label(location.cell)}, line {location.line})"
+
+
 def describe_probe_error(error: ProbeError) -> str:
     """Why a probe produced nothing, for a student."""
     where = describe_location(error.location)
@@ -65,6 +74,8 @@ def describe_probe_error(error: ProbeError) -> str:
             else ""
         )
         return f"not implemented yet: {inert(error.message or 'NotImplementedError')}{place}"
+    if kind is ErrorKind.DEFINITION:
+        return inert(error.message) + _cell_and_line(error.location)
     if kind is ErrorKind.IMPORT:
         suffix = f" ({where})" if where else ""
         return f"the notebook failed to import: {inert(f'{error.type}: {error.message}')}{suffix}"
@@ -135,6 +146,18 @@ def describe_note(note: Note) -> str:
         return f"{inert(note.name)} is used in {users} but is not defined anywhere in the notebook"
     if isinstance(note, StoppedNote):
         return f"question {note.question}: {inert(note.error.message)}"
+    if isinstance(note, DroppedStatementNote):
+        where = _cell_and_line(note.error.location).strip(" ()")
+        lost = [n for n in note.binds if n not in note.earlier]
+        unbound = f"; {', '.join(inert(n) for n in lost)} could not be graded" if lost else ""
+        if note.earlier:
+            names = ", ".join(inert(n) for n in note.earlier)
+            unbound += f"; the earlier definition of {names} was graded instead"
+        return (
+            f"{where + ': ' if where else ''}{inert(note.code)} stopped the notebook's import "
+            f"({inert(note.error.message)}), so the grader left it out and graded the rest"
+            f"{unbound}"
+        )
     raise TypeError(f"unknown note {note!r}")
 
 
@@ -196,6 +219,107 @@ def _headline(report: GradingReport) -> str:
             "your fault: please tell the course staff."
         )
     return report.problem
+
+
+# --- the notebook's execution (no points) ---------------------------------------------------
+
+
+def describe_execution_end(e: Execution) -> str:
+    """How the notebook's run ended, in one sentence."""
+    where = cell_label(e.cell) if e.cell is not None else "the parameters cell"
+    ran = f"{e.cells_run} of {e.code_cells} code cells ran"
+    if e.end is ExecutionEnd.COMPLETED:
+        return f"**Every cell ran** ({e.code_cells} code cells, {e.seconds:.0f} s)."
+    if e.end is ExecutionEnd.CELL_ERROR:
+        return f"**Stopped at {where}** with {inert(f'{e.ename}: {e.evalue}')} ({ran})."
+    if e.end is ExecutionEnd.CELL_TIMEOUT:
+        return f"**Stopped at {where}**: it ran longer than {e.cell_timeout_s:g} s ({ran})."
+    if e.end is ExecutionEnd.BUDGET:
+        return f"**Stopped at {where}**: the run's {e.budget_s:g} s ran out ({ran})."
+    if e.end is ExecutionEnd.DEAD_KERNEL:
+        how = f"exit status {e.exit_status}" if e.exit_status is not None else "no exit status"
+        if e.exit_signal == "SIGKILL":
+            how = "killed by SIGKILL, most likely for using too much memory"
+        elif e.exit_signal:
+            how = f"killed by {inert(e.exit_signal)}"
+        return f"**The kernel died in {where}** ({how}; {ran})."
+    reasons = {
+        ExecutionEnd.KERNEL_FAILED: "**The kernel did not start**",
+        ExecutionEnd.UNREADABLE: "**The notebook could not be read**",
+        ExecutionEnd.SANDBOX: "**The grader stopped the run**",
+    }
+    return f"{reasons[e.end]}: {inert(e.message)}."
+
+
+def _figures_line(e: Execution) -> str:
+    made = len(e.expected_figures) - len(e.missing_figures)
+    line = f"Figures: {made} of the handout's {len(e.expected_figures)} saved"
+    if e.missing_figures:
+        line += "; missing: " + ", ".join(inert(name) for name in e.missing_figures)
+    return line + "."
+
+
+DATA_WORDS = {"official": "the course's data", "offline": "the offline data"}
+VERDICT_WORDS = {
+    Verdict.WITHIN: "within",
+    Verdict.ABOVE: "above (worse)",
+    Verdict.BELOW: "below (better)",
+    Verdict.UNCALIBRATED: "no range",
+}
+
+
+def _losses_table(e: Execution) -> list[str]:
+    source = DATA_WORDS.get(e.data_source)
+    seeds = max((r.seeds for r in e.losses), default=0)
+    reference = f"reference ({e.profile}, {source}, {seeds} runs)" if source else "reference"
+    lines = [f"| run | printed loss | {reference} | |", "|---|---|---|---|"]
+    for r in e.losses:
+        span = f"{r.low:.4f}-{r.high:.4f}" if r.low is not None and r.high is not None else "-"
+        lines.append(f"| {r.label} | {r.value:.4f} | {span} | {VERDICT_WORDS[r.verdict]} |")
+    return lines
+
+
+def describe_execution(e: Execution) -> list[str]:
+    """The feedback's execution section (Markdown lines)."""
+    data = f", {DATA_WORDS[e.data_source]}" if e.data_source in DATA_WORDS else ""
+    lines = [
+        f"Your notebook was run from top to bottom in the grader's sandbox (profile "
+        f"`{e.profile}`, device `{e.device}`{data}; at most {e.cell_timeout_s:g} s per cell, "
+        f"{e.budget_s:g} s in all). This informs the course staff and earns no points.",
+        "",
+        f"- {describe_execution_end(e)}",
+        f"- {_figures_line(e)}",
+    ]
+    if e.parameters_cell == "none":
+        lines.append(
+            "- No cell is tagged `parameters`: the grader's parameters went first, and the "
+            "notebook's own assignments may have replaced them."
+        )
+    if e.dropped:
+        lines.append(f"- The executed notebook was too large: its {e.dropped} were dropped.")
+    if e.losses:
+        lines += ["", "Lowest validation losses your notebook printed (a scaling run's last):", ""]
+        lines += _losses_table(e)
+    if e.profile == "smoke" and e.losses:
+        lines += ["", "(Smoke-profile numbers test the code on little data: they are no results.)"]
+    return lines
+
+
+def execution_line(e: Execution) -> str:
+    """One line for the terminal."""
+    counts = {v: sum(r.verdict is v for r in e.losses) for v in Verdict}
+    losses = (
+        f"; losses: {counts[Verdict.WITHIN]} within the reference's range, "
+        f"{counts[Verdict.ABOVE]} above, {counts[Verdict.BELOW]} below"
+        if e.losses
+        else ""
+    )
+    made = len(e.expected_figures) - len(e.missing_figures)
+    end = describe_execution_end(e).replace("**", "")
+    return (
+        f"execution ({e.profile}, no points): {end} Figures {made}/{len(e.expected_figures)}"
+        + losses
+    )
 
 
 # --- results.json -----------------------------------------------------------------------------
@@ -272,6 +396,7 @@ def render_gradescope(report: GradingReport) -> dict:
             "grader_version": __version__,
             "status": str(report.status),
             **report.extra,
+            **({"execution": report.execution.to_json()} if report.execution else {}),
         },
         "tests": tests,
     }
@@ -304,6 +429,9 @@ def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
             )
             if not result.passed or result.message or result.substituted or result.lowered:
                 lines += [f"  {line}" for line in check_output(result).splitlines()]
+    if report.execution is not None:
+        lines += ["", "## Notebook execution (no points)", ""]
+        lines += describe_execution(report.execution)
     return "\n".join(lines) + "\n"
 
 
@@ -329,6 +457,8 @@ def render_terminal(report: GradingReport, *, public_only: bool = True) -> str:
         for result in failed:
             lines.append(f"     - {result.title} [{result.score:g}/{result.max_score:g}]")
             lines += [f"         {line}" for line in check_output(result).splitlines()]
+    if report.execution is not None:
+        lines.append(execution_line(report.execution))
     total = sum(c.score for c in shown)
     lines.append(
         f"score: {total:g}/{sum(c.max_score for c in shown):g}"

@@ -2,11 +2,14 @@
 """Wall time and peak memory of `python grade.py grade` on one submission.
 
     python benchmarks/grade_benchmark.py [SUBMISSION] [--runs 3]
+    python benchmarks/grade_benchmark.py --execute [--profile smoke|full] [--device auto|cuda]
 
 Each run is a fresh `grade.py grade` process (the way Gradescope runs it). Peak memory is the
 largest sum of the resident set sizes of that process and all its descendants (the sandbox
 child included), sampled from /proc every 10 ms; the largest single process's peak
-(getrusage ru_maxrss) is printed too. Numbers go in docs/benchmarks.md.
+(getrusage ru_maxrss) is printed too. ``--execute`` also runs the notebook with papermill in
+the sandbox (``grade.py grade --execute``, docs/execution.md): its kernel is part of the tree.
+Numbers go in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -51,12 +54,14 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
-def measure(submission: Path) -> tuple[float, float, float]:
-    """(wall seconds, peak tree RSS in MB, largest single-process peak in MB) of one run."""
+def measure(submission: Path, extra: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak tree RSS in MB, largest single-process peak in MB) of one run;
+    ``extra``: more options of ``grade.py grade``."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "grade.py"), "grade", str(submission), "--out", out],
+            [sys.executable, str(ROOT / "grade.py"), "grade", str(submission), "--out", out]
+            + extra,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=ROOT,
@@ -76,10 +81,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("submission", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--execute", action="store_true", help="also run the notebook")
+    parser.add_argument("--profile", default="smoke", help="with --execute: its profile")
+    parser.add_argument("--device", default="auto", help="with --execute: its device")
     args = parser.parse_args()
+    extra = []
+    if args.execute:
+        extra = ["--execute", "--profile", args.profile, "--device", args.device]
     walls, peaks, singles = [], [], []
     for run in range(args.runs):
-        wall, peak, single = measure(args.submission)
+        wall, peak, single = measure(args.submission, extra)
         walls.append(wall), peaks.append(peak), singles.append(single)
         print(
             f"run {run + 1}: {wall:.2f} s, peak of all processes {peak:.0f} MB, "
@@ -88,7 +99,7 @@ def main() -> int:
         )
     print(
         f"median wall {statistics.median(walls):.2f} s, max peak {max(peaks):.0f} MB "
-        f"({os.cpu_count()} CPUs, {args.submission.name})"
+        f"({os.cpu_count()} CPUs, {args.submission.name}{' ' + ' '.join(extra) if extra else ''})"
     )
     return 0
 

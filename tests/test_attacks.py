@@ -5,8 +5,10 @@ with feedback.md, no points over its honest score, no golden value, reference li
 file or other student's byte in anything the student sees, nothing left behind (processes,
 System V objects, files, the workspace), and its expected outcome. The grade of the solution
 graded after the whole corpus is the grade it had before it. The corpus needs one grading per
-attack (a few seconds each, the torch import), hence ``slow``; attacks whose defence needs a
-root grader are marked ``needs_root`` (CI is root and runs them all).
+attack (a few seconds each, the torch import), hence ``slow``; each attack is graded twice, with
+fresh interpreters and with children forked from a fork server (``launcher``): the defences must
+hold the same either way. Attacks whose defence needs a root grader are marked ``needs_root``
+(CI is root and runs them all).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from autograder.extract import (
     extract_submission,
 )
 from autograder.goldens import GOLDENS_DIR
-from autograder.sandbox import SandboxLimits
+from autograder.probe_plan import PROBE_MODULES
+from autograder.sandbox import ForkServer, SandboxLimits
 from autograder.sandbox.transport import TransportError, read_result
 from tests.attacks import Attack, attacks, default_context
 from tests.attacks.cells import process_name
@@ -172,11 +175,11 @@ def strict_json(payload: bytes) -> dict:
     return value
 
 
-def grade(attack: Attack, folder: Path, context) -> tuple[object, dict, str]:
+def grade(attack: Attack, folder: Path, context, launcher=None) -> tuple[object, dict, str]:
     """Build and grade ``attack``; return the report, results.json and everything visible."""
     path = attack.build(folder / "in", context)
     out = folder / "out"
-    config = GraderConfig(limits=SandboxLimits(**attack.expected.limits))
+    config = GraderConfig(limits=SandboxLimits(**attack.expected.limits), launcher=launcher)
     report = grade_submission(path, out_dir=out, config=config)
     results = strict_json((out / "results.json").read_bytes())
     jsonschema.validate(results, SCHEMA)
@@ -208,16 +211,21 @@ def attack_processes(context) -> list[int]:
     return found
 
 
-def nobody_keyring_holds_the_channel() -> bool:
-    """Whether the sandbox user's keyrings hold a key named "nmt-channel" (asked as that user,
-    in a forked process)."""
+FIRST_UID, UID_COUNT = SandboxLimits().sandbox_uids
+SANDBOX_UIDS = range(FIRST_UID, FIRST_UID + UID_COUNT)
+"""The uids the children lease (one each, the first free one first)."""
+
+
+def keyring_holds_the_channel(uid: int) -> bool:
+    """Whether a sandbox user's keyrings hold a key named "nmt-channel" (asked as that user, in
+    a forked process)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
         found = b"?"
         try:
-            os.setgid(65534)
-            os.setuid(65534)
+            os.setgid(uid)
+            os.setuid(uid)
             libc = ctypes.CDLL(None, use_errno=True)
             libc.syscall.restype = ctypes.c_long
             found = b"1" if libc.syscall(249, b"user", b"nmt-channel", None, 0) > 0 else b"0"
@@ -241,19 +249,33 @@ def assert_nothing_left(private_tmp: Path, context) -> None:
     if os.geteuid() == 0:
         objects = sysv_objects()
         assert CHANNEL_KEY not in {key for key, _ in objects}
-        assert 65534 not in {uid for _, uid in objects}
-        assert not nobody_keyring_holds_the_channel()
+        assert not {uid for _, uid in objects} & set(SANDBOX_UIDS)
+        for uid in SANDBOX_UIDS[:4]:  # the uids a grading here leases first
+            assert not keyring_holds_the_channel(uid)
 
 
 # --- the corpus -----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def fork_server(private_tmp):
+    """A fork server for the corpus's second pass (its children must hold as fresh ones do)."""
+    with ForkServer(PROBE_MODULES) as server:
+        yield server
+
+
+@pytest.fixture(params=["fresh", "forked"])
+def launcher(request):
+    """None (a fresh interpreter per child) or the module's fork server."""
+    return request.getfixturevalue("fork_server") if request.param == "forked" else None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("attack", [_param(a) for a in attacks()])
 def test_an_attack_gains_nothing_sees_nothing_and_leaves_nothing(
-    attack, tmp_path, private_tmp, planted, secrets, solution, context
+    attack, launcher, tmp_path, private_tmp, planted, secrets, solution, context
 ):
-    report, results, visible = grade(attack, tmp_path, context)
+    report, results, visible = grade(attack, tmp_path, context, launcher)
     expected = attack.expected
     assert report.status == expected.status, report.problem
     assert results["score"] == pytest.approx(report.score)
@@ -271,7 +293,7 @@ def test_an_attack_gains_nothing_sees_nothing_and_leaves_nothing(
     assert_nothing_left(private_tmp, context)
     if expected.then is not None:
         follower = BY_NAME[expected.then]
-        _, _, seen = grade(follower, tmp_path / "then", context)
+        _, _, seen = grade(follower, tmp_path / "then", context, launcher)
         assert context.channel not in seen, "the next grading picked up what this one left"
         assert_nothing_left(private_tmp, context)
 

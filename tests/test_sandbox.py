@@ -2,7 +2,9 @@
 
 Starting a child costs the import of torch (about 2 s), so the tests share a few runs: each
 module-scoped fixture runs many calls at once and each test checks one thing in the results.
-The isolation tests that need root (a user to drop to, namespaces) skip without it; CI and
+Every run that starts children runs twice, once with fresh interpreters and once with children
+forked from a warm fork server (``launcher``): the isolation must hold the same either way. The
+isolation tests that need root (a user to drop to, namespaces) skip without it; CI and
 Gradescope run as root.
 """
 
@@ -19,6 +21,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,11 +38,13 @@ from autograder.child.view import (
 from autograder.goldens import GOLDENS_DIR
 from autograder.sandbox import (
     ErrorKind,
+    ForkServer,
     ProbeCall,
     SandboxError,
     SandboxLimits,
     cleanup,
     run_probes,
+    users,
 )
 from autograder.sandbox.cleanup import remove_tree
 from autograder.sandbox.transport import TransportError, read_result
@@ -83,6 +88,24 @@ def on_gpu(x):
 """
 
 
+FIRST_UID, UID_COUNT = SandboxLimits().sandbox_uids
+SANDBOX_UIDS = range(FIRST_UID, FIRST_UID + UID_COUNT)
+"""The uids the children lease."""
+
+
+@pytest.fixture(scope="module")
+def fork_server():
+    server = ForkServer([TESTING])
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module", params=["fresh", "forked"])
+def launcher(request):
+    """None (a fresh interpreter per child) or the fork server."""
+    return request.getfixturevalue("fork_server") if request.param == "forked" else None
+
+
 def locate(lineno: int) -> str:
     return f"cell 7, line {lineno}"
 
@@ -95,7 +118,7 @@ def by_id(results):
 
 
 @pytest.fixture(scope="module")
-def batch():
+def batch(launcher):
     x = np.arange(6.0).reshape(2, 3)
     calls = [
         ProbeCall("add", "call", "1.1", {"function": "add", "args": [2, 3]}),
@@ -114,7 +137,9 @@ def batch():
     ]
     os.environ["NMT_SANDBOX_TEST_SECRET"] = "hunter2"
     try:
-        return by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], locate=locate))
+        return by_id(
+            run_probes(STUDENT, calls, probe_modules=[TESTING], locate=locate, launcher=launcher)
+        )
     finally:
         del os.environ["NMT_SANDBOX_TEST_SECRET"]
 
@@ -200,7 +225,7 @@ def test_a_pickled_array_from_the_child_is_refused_unread(batch):
 
 
 @pytest.fixture(scope="module")
-def failures():
+def failures(launcher):
     calls = [
         ProbeCall("slow", "sleep", "A", {"seconds": 60}),
         ProbeCall("after_slow", "call", "A", {"function": "add", "args": [1, 2]}),
@@ -211,7 +236,9 @@ def failures():
         ProbeCall("fine", "call", "F", {"function": "add", "args": [2, 2]}),
     ]
     budgets = {"A": 1.5}
-    return by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], budgets=budgets))
+    return by_id(
+        run_probes(STUDENT, calls, probe_modules=[TESTING], budgets=budgets, launcher=launcher)
+    )
 
 
 def test_a_timeout_is_recorded_and_the_next_question_still_runs(failures):
@@ -236,22 +263,124 @@ def test_writing_to_the_event_pipe_fails_only_that_call(failures):
     assert failures["fine"].status == "ok" and failures["fine"].data == {"result": 4}
 
 
-# --- a module that does not import -------------------------------------------------------------
+# --- a module that does not import, or only in part ---------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ("import math\n\nx = foo + 1\n", "NameError: name 'foo' is not defined (cell 7, line 3)"),
-        ("def f(:\n    pass\n", "SyntaxError: invalid syntax (cell 7, line 1)"),
-    ],
-)
-def test_an_import_failure_fails_every_call(source, expected):
+def test_a_module_that_does_not_parse_fails_every_call(launcher):
     calls = [ProbeCall(f"c{n}", "call", q, {"function": "f"}) for n, q in enumerate("ABA")]
-    results = run_probes(source, calls, probe_modules=[], locate=locate)
+    source = "def f(:\n    pass\n"
+    results = run_probes(source, calls, probe_modules=[], locate=locate, launcher=launcher)
     for result in results:
         assert result.status == "error" and result.error.kind is ErrorKind.IMPORT
-        assert f"{result.error.type}: {result.error.message} ({result.error.location})" == expected
+        message = f"{result.error.type}: {result.error.message} ({result.error.location})"
+        assert message == "SyntaxError: invalid syntax (cell 7, line 1)"
+
+
+DEFINITIONS = """\
+try:
+    from nmt_helpers import make_mask
+except ImportError:
+    pass
+import os
+
+
+class Masked:
+    mask = make_mask(3)
+
+
+def failing(function):
+    raise ValueError("no decorating today")
+
+
+@failing
+def decorated():
+    return 1
+
+
+class Exits:
+    os._exit(0)
+
+
+x = undefined_name + 1
+
+
+def fine():
+    return 2
+"""
+
+
+@pytest.fixture(scope="module")
+def definitions(launcher):
+    calls = [
+        ProbeCall(name, "definition", name, {"name": name})
+        for name in ("Masked", "decorated", "Exits", "fine", "nowhere")
+    ]
+    calls.append(ProbeCall("call", "call", "call", {"function": "fine"}))
+    dropped = []
+    run = {"probe_modules": [TESTING], "locate": locate, "launcher": launcher, "dropped": dropped}
+    return by_id(run_probes(DEFINITIONS, calls, **run)), dropped
+
+
+def test_a_statement_that_raises_at_import_costs_only_the_names_it_binds(definitions):
+    results, _ = definitions
+    masked, decorated = results["Masked"], results["decorated"]
+    assert masked.status == "error" and masked.error.kind is ErrorKind.DEFINITION
+    assert masked.error.message == (
+        "defining `Masked` raised NameError: name 'make_mask' is not defined"
+    )
+    assert masked.error.location == "cell 7, line 9"  # the class body's line
+    assert decorated.error.kind is ErrorKind.DEFINITION
+    assert decorated.error.message == "defining `decorated` raised ValueError: no decorating today"
+    assert decorated.error.location == "cell 7, line 13"  # where it was raised
+    assert results["fine"].status == "ok" and results["fine"].data == {"type": "function"}
+    assert results["call"].data == {"result": 2}  # the import went on past every failure
+    nowhere = results["nowhere"]
+    assert nowhere.error.kind is ErrorKind.CONTRACT
+    assert nowhere.error.message == "`nowhere` is not defined in the notebook"
+
+
+def test_a_statement_that_ends_the_child_at_import_is_dropped_and_the_rest_imported(definitions):
+    results, dropped = definitions
+    exits = results["Exits"]
+    assert exits.status == "error" and exits.error.kind is ErrorKind.DEFINITION
+    assert exits.error.message == (
+        "`Exits` was left out: its definition stopped the notebook's import "
+        "(the process exited (status 0))"
+    )
+    assert exits.error.location == "cell 7, line 21"
+    assert [(d.line, d.code, d.binds) for d in dropped] == [(21, "class Exits:", ("Exits",))]
+    assert dropped[0].error.kind is ErrorKind.CRASH
+    assert dropped[0].error.location == "cell 7, line 21"
+
+
+@pytest.mark.slow
+def test_a_statement_that_hangs_at_import_is_dropped_and_the_rest_imported(launcher):
+    source = "class Hangs:\n    while True:\n        pass\n\n\ndef fine():\n    return 2\n"
+    calls = [
+        ProbeCall("hangs", "definition", "A", {"name": "Hangs"}),
+        ProbeCall("fine", "call", "B", {"function": "fine"}),
+    ]
+    limits, dropped = SandboxLimits(import_budget_s=12), []
+    hangs, fine = run_probes(
+        source, calls, probe_modules=[TESTING], limits=limits, launcher=launcher, dropped=dropped
+    )
+    assert fine.status == "ok" and fine.data == {"result": 2}
+    assert hangs.error.kind is ErrorKind.DEFINITION
+    assert "took more than 12 s to import" in hangs.error.message
+    assert [(d.code, d.error.kind) for d in dropped] == [("class Hangs:", ErrorKind.TIMEOUT)]
+
+
+def test_statements_that_stop_every_import_are_dropped_a_bounded_number_of_times(launcher):
+    source = "import os\n" + "".join(f"class Exit{n}:\n    os._exit({n})\n" for n in range(4))
+    calls = [ProbeCall("n", "call", "A", {"function": "nothing"})]
+    limits, dropped = SandboxLimits(import_retries=2), []
+    (result,) = run_probes(
+        source, calls, probe_modules=[], limits=limits, launcher=launcher, dropped=dropped
+    )
+    assert [d.code for d in dropped] == ["class Exit0:", "class Exit1:"]
+    assert result.status == "crash"
+    message = result.error.message
+    assert message == "while importing the notebook: the process exited (status 2)"
 
 
 # --- isolation ---------------------------------------------------------------------------------
@@ -293,7 +422,9 @@ def isolation_calls(secret_dir: Path, port: int, outside: Path) -> list[ProbeCal
 
 
 @needs_root
-def test_as_root_the_child_cannot_read_nor_connect_nor_write_outside(secret_dir, listener):
+def test_as_root_the_child_cannot_read_nor_connect_nor_write_outside(
+    secret_dir, listener, launcher
+):
     outside = Path("/var/tmp") / f"nmt-sandbox-outside-{os.getpid()}"
     data = secret_dir / "public.txt"
     calls = [
@@ -303,10 +434,11 @@ def test_as_root_the_child_cannot_read_nor_connect_nor_write_outside(secret_dir,
         ProbeCall("data", "read_file", "10", {"path": str(data)}),
         ProbeCall("write_data", "write_file", "10", {"path": str(data)}),
     ]
+    run = {"probe_modules": [TESTING], "launcher": launcher}
     limits = SandboxLimits(nproc=64)
-    results = by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits))
+    results = by_id(run_probes(STUDENT, calls, limits=limits, **run))
     limits = SandboxLimits(nproc=64, read_only_paths=(str(data),))  # data a probe may read
-    shown = by_id(run_probes(STUDENT, calls[-2:], probe_modules=[TESTING], limits=limits))
+    shown = by_id(run_probes(STUDENT, calls[-2:], limits=limits, **run))
     assert results["data"].error.type == "FileNotFoundError"
     assert shown["data"].data == {"content": "anyone may read this"}
     assert "Read-only file system" in shown["write_data"].error.message
@@ -320,36 +452,33 @@ def test_as_root_the_child_cannot_read_nor_connect_nor_write_outside(secret_dir,
     assert results["write_home"].status == "ok" and results["write_tmp"].status == "ok"
     assert not Path("/tmp/mine.txt").exists()  # the child's /tmp is its own
     echo = results["echo"].data
-    assert echo["uid"] == 65534
+    assert echo["uid"] in SANDBOX_UIDS
     assert os.getpid() not in echo["visible_pids"]  # own PID namespace and /proc
     fork = results["fork"].data
     assert fork["started"] < 64 and fork["error"] == "BlockingIOError"
 
 
 @needs_root
-def test_as_root_without_namespaces_file_modes_still_protect(secret_dir):
+def test_as_root_without_namespaces_file_modes_still_protect(secret_dir, launcher):
     """What Gradescope gets when its container lacks CAP_SYS_ADMIN: only the user switch."""
     calls = [
         ProbeCall("secret", "read_file", "1", {"path": str(secret_dir / "golden.npy")}),
         ProbeCall("echo", "echo", "2", {}),
     ]
-    limits = SandboxLimits(namespaces=False)
-    if not nobody_can_enter(Path(sys.base_prefix, "lib")):  # e.g. Python in /root/.pyenv
+    run = {"probe_modules": [TESTING], "limits": SandboxLimits(namespaces=False)}
+    if not others_can_enter(Path(sys.base_prefix, "lib")):  # e.g. Python in /root/.pyenv
         with pytest.raises(SandboxError, match="the sandbox user cannot read"):
-            run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits)
+            run_probes(STUDENT, calls, launcher=launcher, **run)
         return
-    results = by_id(run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits))
+    results = by_id(run_probes(STUDENT, calls, launcher=launcher, **run))
     assert results["secret"].error.type == "PermissionError"
-    assert results["echo"].data["uid"] == 65534
+    assert results["echo"].data["uid"] in SANDBOX_UIDS
 
 
-def nobody_can_enter(path: Path) -> bool:
-    """Whether uid/gid 65534 may search every folder on the way to ``path``."""
-    for folder in [*reversed(path.parents), path]:
-        mode = folder.stat().st_mode
-        if not mode & (stat.S_IXUSR if folder.stat().st_uid == 65534 else stat.S_IXOTH):
-            return False
-    return True
+def others_can_enter(path: Path) -> bool:
+    """Whether a sandbox user (no account, no group) may search every folder on the way to
+    ``path``."""
+    return all(folder.stat().st_mode & stat.S_IXOTH for folder in [*reversed(path.parents), path])
 
 
 # --- the allowlist: a walk of the whole filesystem finds nothing beyond it ---------------------
@@ -398,7 +527,7 @@ def allowlist() -> tuple[list[str], list[str]]:
 
 @needs_root
 @pytest.mark.slow
-def test_as_root_a_walk_of_the_filesystem_finds_nothing_beyond_the_allowlist(planted):
+def test_as_root_a_walk_of_the_filesystem_finds_nothing_beyond_the_allowlist(planted, launcher):
     allowed, unread = allowlist()
     site_packages = Path(os.path.realpath(site.getsitepackages()[0]))
     ours = sorted(p.name for p in site_packages.iterdir() if p.name.startswith("nmt_autograder"))
@@ -418,7 +547,9 @@ def test_as_root_a_walk_of_the_filesystem_finds_nothing_beyond_the_allowlist(pla
             for n, name in enumerate(ours)
         ),
     ]
-    results = by_id(run_probes("", calls, probe_modules=[TESTING], budgets={"1": 300}))
+    results = by_id(
+        run_probes("", calls, probe_modules=[TESTING], budgets={"1": 300}, launcher=launcher)
+    )
     walk = results["walk"]
     assert walk.status == "ok", walk.error
     beyond = [p for p in walk.data["outside"] if not any(a.startswith(p + "/") for a in allowed)]
@@ -453,11 +584,10 @@ def processes_named(comm: str) -> list[int]:
 
 
 @needs_root
-def test_as_root_nothing_passes_from_one_grading_to_the_next():
+def test_as_root_nothing_passes_from_one_grading_to_the_next(launcher):
     token = f"nmt-channel-{os.getpid()}"
-    first = run_probes(
-        "", [ProbeCall("leave", "leave_behind", "1", {"token": token})], probe_modules=[TESTING]
-    )[0]
+    run = {"probe_modules": [TESTING], "launcher": launcher}
+    first = run_probes("", [ProbeCall("leave", "leave_behind", "1", {"token": token})], **run)[0]
     assert first.status == "ok", first.error
     done = first.data["done"]
     assert {"shm", "msg", "sem", "mqueue", "/tmp", "daemon"} <= set(done)  # all in its own
@@ -465,9 +595,112 @@ def test_as_root_nothing_passes_from_one_grading_to_the_next():
     assert processes_named(f"nmt-{os.getpid()}") == []  # the daemon died with the grading
     assert 0x4E4D5431 not in sysv_keys()
     assert not Path("/tmp/nmt-channel").exists() and not Path("/dev/shm/nmt-channel").exists()
-    second = run_probes("", [ProbeCall("pick", "pick_up", "1", {})], probe_modules=[TESTING])[0]
+    second = run_probes("", [ProbeCall("pick", "pick_up", "1", {})], **run)[0]
     assert second.status == "ok", second.error
     assert second.data["found"] == {}
+
+
+def _grade_beside(launcher, namespaces, port: int, results: dict, role: str) -> None:
+    call = ProbeCall(role, "rendezvous", "1", {"port": port, "role": role})
+    limits = SandboxLimits(namespaces=namespaces)
+    try:
+        results[role] = run_probes(
+            "", [call], probe_modules=[TESTING], limits=limits, launcher=launcher
+        )[0]
+    except Exception as error:  # noqa: BLE001 - reported by the test
+        results[role] = error
+
+
+def _serve_rendezvous(server: socket.socket, results: dict) -> None:
+    """Wait for both children, have the killer kill everything it can, then end the victim."""
+    links = {}
+    server.settimeout(1.0)
+    deadline = time.monotonic() + 180
+    while len(links) < 2:
+        if time.monotonic() > deadline or any(isinstance(r, Exception) for r in results.values()):
+            raise AssertionError(f"the children did not both arrive: {results}")
+        with contextlib.suppress(TimeoutError):
+            link, _ = server.accept()
+            link.settimeout(120)
+            links[link.recv(16).decode().strip()] = link
+    links["killer"].sendall(b"kill")
+    assert links["killer"].recv(16) == b"done"
+    links["victim"].sendall(b"end")
+    for link in links.values():
+        link.close()
+
+
+@needs_root
+@pytest.mark.parametrize("namespaces", [("ipc", "mount"), False], ids=["no-pid-ns", "no-ns"])
+def test_a_kill_of_everything_in_one_grading_spares_a_grading_beside_it(launcher, namespaces):
+    """Each running child has a uid of its own, so ``kill(-1)`` (every process the caller may
+    signal) reaches nothing of another grading, even without a PID namespace."""
+    if namespaces is False and not others_can_enter(Path(sys.base_prefix, "lib")):
+        with pytest.raises(SandboxError, match="the sandbox user cannot read"):
+            run_probes(
+                "",
+                [ProbeCall("x", "echo", "1")],
+                probe_modules=[TESTING],
+                limits=SandboxLimits(namespaces=False),
+                launcher=launcher,
+            )
+        return  # e.g. Python in /root/.pyenv: such a grader cannot run children at all
+    server = socket.create_server(("127.0.0.1", 0))
+    port, results = server.getsockname()[1], {}
+    threads = [
+        threading.Thread(target=_grade_beside, args=(launcher, namespaces, port, results, role))
+        for role in ("victim", "killer")
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        _serve_rendezvous(server, results)
+    finally:
+        server.close()
+        for thread in threads:
+            thread.join(120)
+    victim, killer = results["victim"], results["killer"]
+    assert victim.status == "ok", victim.error
+    assert victim.data == {"survived": True, "order": "end"}
+    assert killer.status == "ok", killer.error
+    assert killer.data == {"kills": 20}
+
+
+@needs_root
+def test_each_child_leases_a_uid_of_its_own_and_a_leased_uid_starts_clean():
+    uids = (60900, 3)  # outside the default range, which other gradings may be using
+    leftover = subprocess.Popen(["/bin/sleep", "60"], user=60902, group=60902)
+    leases = []
+    try:
+        leases = [users.lease_user(uids) for _ in range(3)]
+        assert [lease.uid for lease in leases] == [60900, 60901, 60902]
+        assert leftover.wait(10) == -9  # a process of a dead grading's uid: killed at the lease
+        with pytest.raises(SandboxError, match="stayed busy"):
+            users.lease_user(uids, wait_s=0.1)
+        leases.pop(1).release()
+        again = users.lease_user(uids, wait_s=0.1)
+        leases.append(again)
+        assert again.uid == 60901
+    finally:
+        leftover.kill()
+        leftover.wait()
+        for lease in leases:
+            lease.release()
+
+
+def test_a_fork_server_that_died_is_started_again(fork_server):
+    calls = [ProbeCall("add", "call", "1", {"function": "add", "args": [2, 3]})]
+    assert run_probes(STUDENT, calls, probe_modules=[TESTING], launcher=fork_server)[0].data == {
+        "result": 5
+    }
+    fork_server.process.kill()
+    fork_server.process.wait()
+    result = run_probes(STUDENT, calls, probe_modules=[TESTING], launcher=fork_server)[0]
+    assert result.status == "ok" and result.data == {"result": 5}
+    with pytest.raises(SandboxError, match="started without the probe modules"):
+        run_probes(
+            STUDENT, calls, probe_modules=["tests.sandbox_probes.channels"], launcher=fork_server
+        )
 
 
 def test_without_a_pid_namespace_leftovers_are_found_by_their_mark_and_no_other():
@@ -538,11 +771,11 @@ def test_a_failed_cleanup_is_logged_not_raised(tmp_path, monkeypatch, caplog):
 # --- a total budget -------------------------------------------------------------------------------
 
 
-def test_when_the_total_budget_runs_out_the_rest_says_so_and_the_grade_stands():
+def test_when_the_total_budget_runs_out_the_rest_says_so_and_the_grade_stands(launcher):
     calls = [ProbeCall("quick", "call", "A", {"function": "add", "args": [1, 2]})]
-    calls += [ProbeCall(f"hang{q}", "sleep", q, {"seconds": 60}) for q in "BCDEFG"]
-    limits = SandboxLimits(default_budget_s=2, total_budget_s=15)  # start-up fits, 6 x 2 s not
-    results = run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits)
+    calls += [ProbeCall(f"hang{q}", "sleep", q, {"seconds": 60}) for q in "BCDEFGHIJ"]
+    limits = SandboxLimits(default_budget_s=2, total_budget_s=15)  # start-up fits, 9 x 2 s not
+    results = run_probes(STUDENT, calls, probe_modules=[TESTING], limits=limits, launcher=launcher)
     assert results[0].status == "ok" and results[0].data == {"result": 3}
     kinds = [(r.status, r.error.type) for r in results[1:]]
     assert kinds[0] == ("timeout", "Timeout")  # its own budget
@@ -554,7 +787,7 @@ def test_when_the_total_budget_runs_out_the_rest_says_so_and_the_grade_stands():
 
 
 @pytest.mark.slow
-def test_cpu_time_is_limited_even_when_the_code_ignores_sigxcpu():
+def test_cpu_time_is_limited_even_when_the_code_ignores_sigxcpu(launcher):
     calls = [
         ProbeCall("spin", "spin", "A", {"seconds": 60, "ignore_sigxcpu": True}),
         ProbeCall("next", "sleep", "B", {"seconds": 0}),
@@ -565,13 +798,14 @@ def test_cpu_time_is_limited_even_when_the_code_ignores_sigxcpu():
         probe_modules=[TESTING],
         limits=SandboxLimits(cpu_seconds=5),
         budgets={"A": 60},
+        launcher=launcher,
     )
     assert results[0].status == "timeout"
     assert results[0].error.message == "ran out of CPU time (limit 5 s)"
     assert results[1].status == "ok"
 
 
-def test_without_dropping_privileges_the_basics_still_hold(secret_dir, listener):
+def test_without_dropping_privileges_the_basics_still_hold(secret_dir, listener, launcher):
     outside = Path(tempfile.gettempdir()) / f"nmt-sandbox-outside-{os.getpid()}"
     calls = [c for c in isolation_calls(secret_dir, listener, outside) if c.id != "fork"]
     calls += [
@@ -580,7 +814,11 @@ def test_without_dropping_privileges_the_basics_still_hold(secret_dir, listener)
     ]
     results = by_id(
         run_probes(
-            STUDENT, calls, probe_modules=[TESTING], limits=SandboxLimits(drop_privileges=False)
+            STUDENT,
+            calls,
+            probe_modules=[TESTING],
+            limits=SandboxLimits(drop_privileges=False),
+            launcher=launcher,
         )
     )
     try:

@@ -34,15 +34,29 @@ from autograder.sandbox import SandboxLimits
 
 PACKAGE = Path(__file__).resolve().parents[1]
 """The ``autograder`` package whose code the keys hash."""
-NOT_PROBING = ("checks/", "report.py", "rubric.py", "gradebook.py", "classreport/", "batch/")
+NOT_PROBING = (
+    "checks/",
+    "report.py",
+    "rubric.py",
+    "gradebook.py",
+    "classreport/",
+    "batch/",
+    "execution/read.py",
+    "execution/losses.py",
+    "execution/model.py",
+    "execution/calibrate.py",
+)
 """Modules that cannot change what the sandbox finds (everything else counts, to be safe)."""
+DATA_FILES = ("execution/calibration.json",)
+"""Data files whose bytes count like a module's (the execution's calibrated ranges)."""
 NOT_JUDGING = ("classreport/", "notebook/", "cli.py", "examples.py")
 """Modules that cannot change a student's results.json or feedback.md."""
 
 
 def _code_hash(excluded: tuple[str, ...]) -> str:
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(PACKAGE.rglob("*.py")):
+    paths = [*PACKAGE.rglob("*.py"), *(PACKAGE / name for name in DATA_FILES)]
+    for path in sorted(p for p in paths if p.is_file()):
         relative = path.relative_to(PACKAGE).as_posix()
         if "__pycache__" in relative or relative.startswith(excluded):
             continue
@@ -76,20 +90,26 @@ def _key(parts: dict[str, Any]) -> str:
 
 
 def probe_key(
-    *, content: str, name: str, goldens: str, cases: set[str], limits: SandboxLimits
+    *,
+    content: str,
+    name: str,
+    goldens: str,
+    cases: set[str],
+    limits: SandboxLimits,
+    execute: dict[str, Any] | None = None,
 ) -> str:
     """The key of a probe entry (see the module docstring); ``limits`` without their hidden
-    paths, which differ between machines and change nothing the child can compute."""
-    return _key(
-        {
-            "content": content,
-            "name": name,
-            "code": probe_code_hash(),
-            "goldens": goldens,
-            "cases": sorted(cases),
-            "limits": asdict(replace(limits, hide_paths=None)),
-        }
-    )
+    paths, which differ between machines and change nothing the child can compute; ``execute``
+    the ``--execute`` settings (``ExecuteSettings.key``), when the notebook runs too."""
+    parts = {
+        "content": content,
+        "name": name,
+        "code": probe_code_hash(),
+        "goldens": goldens,
+        "cases": sorted(cases),
+        "limits": asdict(replace(limits, hide_paths=None)),
+    }
+    return _key({**parts, "execute": execute} if execute is not None else parts)
 
 
 def result_key(*, probe: str, rubric: str) -> str:

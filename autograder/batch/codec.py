@@ -19,7 +19,14 @@ import numpy as np
 
 from autograder.engine import Probed
 from autograder.extract import Dropped, Location
-from autograder.outcome import BrokenCellNote, GradingStatus, Note, StoppedNote, UndefinedNameNote
+from autograder.outcome import (
+    BrokenCellNote,
+    DroppedStatementNote,
+    GradingStatus,
+    Note,
+    StoppedNote,
+    UndefinedNameNote,
+)
 from autograder.sandbox import ErrorKind, ProbeError, ProbeResult
 
 NUMERIC_KINDS = frozenset("biufc")
@@ -107,6 +114,13 @@ def _note(note: Note) -> dict[str, Any]:
         }
     if isinstance(note, StoppedNote):
         return {"note": "stopped", "question": note.question, "error": _error(note.error)}
+    if isinstance(note, DroppedStatementNote):
+        return {
+            "note": "dropped_statement",
+            "code": note.code,
+            "binds": list(note.binds),
+            "error": _error(note.error),
+        }
     raise CodecError(f"unknown note {note!r}")
 
 
@@ -213,6 +227,11 @@ def _read_note(data: dict[str, Any]) -> Note:
         if error is None:
             raise CodecError("a stopped note without its error")
         return StoppedNote(str(data["question"]), error)
+    if kind == "dropped_statement":
+        error = _read_error(data["error"])
+        if error is None:
+            raise CodecError("a dropped statement's note without its error")
+        return DroppedStatementNote(str(data["code"]), tuple(data["binds"]), error)
     raise CodecError(f"unknown note kind {kind!r}")
 
 

@@ -32,7 +32,13 @@ from autograder.batch.grading import (
     report_from_probed,
 )
 from autograder.batch.inputs_model import Submission
-from autograder.batch.options import BatchOptions, default_jobs, hidden_paths
+from autograder.batch.options import (
+    CHILD_MEMORY_GB,
+    EXECUTE_MEMORY_GB,
+    BatchOptions,
+    default_jobs,
+    hidden_paths,
+)
 from autograder.batch.outputs import write_student
 from autograder.batch.worker import ProbeJob
 from autograder.engine import Probed
@@ -78,6 +84,7 @@ class Driver:
             goldens=self.setup.goldens.digest,
             cases=set(self.setup.cases),
             limits=self.setup.config.limits,
+            execute=self.options.execute.key() if self.options.execute else None,
         )
         return Unit(submission, probe, result_key(probe=probe, rubric=self.setup.rubric_hash))
 
@@ -98,7 +105,9 @@ class Driver:
     def judge(self, units: list[Unit], probed: Probed, fingerprint: str | None) -> None:
         """Judge probes (fresh or cached) and record the result for every unit sharing them."""
         start = time.perf_counter()
-        report = report_from_probed(self.setup, probed, seconds=probed.seconds)
+        report = report_from_probed(
+            self.setup, probed, seconds=probed.seconds, execute=self.options.execute
+        )
         report.seconds = probed.seconds + time.perf_counter() - start
         result = self.finish(report, fingerprint)
         for unit in units:
@@ -140,13 +149,18 @@ class Driver:
             cases=tuple(sorted(self.setup.cases)),
             limits=self.setup.config.limits,
             hidden=self.hidden,
+            execute=self.options.execute,
+            fork_server=self.options.fork_server,
         )
 
     def executor(self, jobs: Iterator[tuple[str, ProbeJob]], count: int):
         options, goldens = self.options, self.setup.goldens
+        execute = options.execute
         if options.ray_address:
-            return run_ray(jobs, goldens, address=options.ray_address)
-        workers = min(options.jobs or default_jobs(), max(count, 1))
+            gpus = execute.gpu_share if execute is not None and execute.gpu else 0.0
+            return run_ray(jobs, goldens, address=options.ray_address, num_gpus=gpus)
+        memory = EXECUTE_MEMORY_GB if execute is not None else CHILD_MEMORY_GB
+        workers = min(options.jobs or default_jobs(memory), max(count, 1))
         if workers <= 1:
             return run_inline(jobs, goldens)
         return run_pool(jobs, goldens, workers=workers)

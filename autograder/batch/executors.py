@@ -83,9 +83,12 @@ def run_pool(jobs: Jobs, goldens: Goldens, *, workers: int) -> Done:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_ray(jobs: Jobs, goldens: Goldens, *, address: str, window: int = 64) -> Done:
+def run_ray(
+    jobs: Jobs, goldens: Goldens, *, address: str, window: int = 64, num_gpus: float = 0.0
+) -> Done:
     """One Ray task per job on the cluster at ``address`` (a running ``ray.init`` in this
-    process is used as it is); at most ``window`` tasks in flight."""
+    process is used as it is); at most ``window`` tasks in flight; each task asks for
+    ``num_gpus`` of a GPU (``--execute --device cuda``: a share, so several share one GPU)."""
     try:
         import ray
     except ImportError:
@@ -96,7 +99,7 @@ def run_ray(jobs: Jobs, goldens: Goldens, *, address: str, window: int = 64) -> 
         except (ConnectionError, RuntimeError, ValueError) as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ValueError(f"cannot join the Ray cluster at {address}: {message}") from None
-    task = ray.remote(num_cpus=1, max_retries=MAX_ATTEMPTS - 1)(probe_job)
+    task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=MAX_ATTEMPTS - 1)(probe_job)
     goldens_ref = ray.put(goldens)
     queue = iter(jobs)
     running: dict = {}

@@ -21,6 +21,7 @@ from autograder.checks.base import Check, CheckResult
 from autograder.classreport import fingerprint_definitions
 from autograder.config import GraderConfig
 from autograder.engine import Probed, assess, cases_for, mark_not_graded
+from autograder.execution import ExecuteSettings
 from autograder.extract import ExtractedModule, ExtractError, extract_submission
 from autograder.goldens import Goldens, load_goldens
 from autograder.manifest import QUESTIONS
@@ -107,11 +108,20 @@ def not_graded_report(
     return report
 
 
-def report_from_probed(setup: GradingSetup, probed: Probed, *, seconds: float) -> GradingReport:
+def report_from_probed(
+    setup: GradingSetup,
+    probed: Probed,
+    *,
+    seconds: float,
+    execute: ExecuteSettings | None = None,
+) -> GradingReport:
     """Judge ``probed`` and build its report with the engine's own steps (``assess``), as
-    ``grade_submission`` does; ``seconds`` is the grading's wall time."""
+    ``grade_submission`` does; ``seconds`` is the grading's wall time, ``execute`` the
+    ``--execute`` settings the probes ran with."""
     report = _base_report(setup, probed.submission)
-    assess(report, probed, setup.checks, rubric=setup.rubric, goldens=setup.goldens)
+    assess(
+        report, probed, setup.checks, rubric=setup.rubric, goldens=setup.goldens, execute=execute
+    )
     if report.status is GradingStatus.UNREADABLE:
         report = not_graded_report(setup, probed.submission, report.status, report.problem)
     else:

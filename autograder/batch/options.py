@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.config import GraderConfig
+from autograder.execution import ExecuteSettings
 
 CHILD_MEMORY_GB = 0.7
 """What one grading may use (the child's resident peak, with the worker): sizes ``--jobs``."""
+EXECUTE_MEMORY_GB = 1.2
+"""The same with ``--execute`` (the execution's child and its kernel, after the probes' child;
+the smoke profile's kernel peaks at about 0.45 GB)."""
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "student_template" / "nmt.ipynb"
 """The notebook students received (in a checkout): its code is expected to be shared."""
 
@@ -31,10 +35,15 @@ class BatchOptions:
     """Run the probe jobs on this Ray cluster instead of local processes."""
     config: GraderConfig = field(default_factory=GraderConfig)
     """Rubric, goldens and the child's limits."""
+    execute: ExecuteSettings | None = None
+    """Also run each notebook (``--execute``), with these settings."""
     template: Path | None = DEFAULT_TEMPLATE
     """The handout's notebook, whose code is not reported as near-identical."""
     progress: bool = True
     """Show a progress bar on stderr."""
+    fork_server: bool = True
+    """Fork each sandboxed child from a warm fork server per worker (False: a fresh interpreter
+    per child, which pays the import of torch every time)."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +80,11 @@ class BatchSummary:
         return text + f"; {self.seconds:.1f} s)"
 
 
-def default_jobs() -> int:
-    """One job per core, as many as the available memory allows at ``CHILD_MEMORY_GB`` each."""
+def default_jobs(memory_gb: float = CHILD_MEMORY_GB) -> int:
+    """One job per core, as many as the available memory allows at ``memory_gb`` each."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     available = _available_memory()
-    by_memory = int(available / (CHILD_MEMORY_GB * 2**30)) if available else cores or 1
+    by_memory = int(available / (memory_gb * 2**30)) if available else cores or 1
     return max(1, min(cores or 1, by_memory))
 
 

@@ -9,10 +9,10 @@ Nothing is judged or written here: the driver does that, so results are written 
 however the work ran.
 
 Workers never run student code themselves: the notebook is extracted once (the module feeds both
-the probes and the code fingerprint), then the ``Prober`` starts one sandboxed child per
-submission. The default prober is ``autograder.engine.probe_module``, which starts a fresh
-interpreter per child; a warm launcher (a fork server that imported torch and never ran student
-code) plugs in here as another ``Prober`` without touching the rest of the batch.
+the probes and the code fingerprint), then the ``Prober`` (``autograder.engine.probe_module``)
+runs one sandboxed child per submission, forked from the worker's own fork server
+(``worker_launcher``: a warm process that imported torch once and never runs student code,
+started by the worker's first job) unless the job asks for a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ from autograder.batch.codec import ProbeBlob, encode_probed
 from autograder.batch.grading import fingerprint_module
 from autograder.config import GraderConfig, default_secret_paths
 from autograder.engine import Probed, probe_module
+from autograder.execution import ExecuteSettings
+from autograder.execution.run import with_execution
 from autograder.extract import ExtractedModule, ExtractError, extract_submission
 from autograder.goldens import Goldens
 from autograder.outcome import GradingStatus
-from autograder.sandbox import SandboxLimits
+from autograder.probe_plan import PROBE_MODULES
+from autograder.sandbox import ForkServer, SandboxLimits
 
 
 class Prober(Protocol):
@@ -64,21 +67,44 @@ class ProbeJob:
     """The child's limits (hidden paths added on the worker's machine)."""
     hidden: tuple[str, ...] = ()
     """More folders the child must not see, on this machine: the batch's input and output."""
+    execute: ExecuteSettings | None = None
+    """Also run the notebook (``--execute``), after the probes."""
+    fork_server: bool = True
+    """Fork the sandbox's child from this worker's fork server (else a fresh interpreter)."""
+
+
+_FORK_SERVER: ForkServer | None = None
+"""This worker process's fork server, started by its first job (``worker_launcher``)."""
+
+
+def worker_launcher(job: ProbeJob) -> ForkServer | None:
+    """The fork server of this worker process (pool worker, Ray worker or the batch's own
+    process), made on first use and kept for its later jobs; None when the job wants a fresh
+    interpreter per child. It ends with the process."""
+    global _FORK_SERVER
+    if not job.fork_server:
+        return None
+    if _FORK_SERVER is None:
+        _FORK_SERVER = ForkServer(PROBE_MODULES)
+    return _FORK_SERVER
 
 
 def worker_config(job: ProbeJob) -> GraderConfig:
-    """The worker's configuration: this machine's secret paths and the job's."""
+    """The worker's configuration: this machine's secret paths and the job's, and the child's
+    launcher."""
     secrets = (*default_secret_paths(), *(Path(p) for p in job.hidden))
     return GraderConfig(
-        secret_paths=tuple(dict.fromkeys(secrets)), limits=replace(job.limits, hide_paths=None)
+        secret_paths=tuple(dict.fromkeys(secrets)),
+        limits=replace(job.limits, hide_paths=None),
+        launcher=worker_launcher(job),
     )
 
 
 def probe_submission_file(
     path: Path, job: ProbeJob, goldens: Goldens, prober: Prober
 ) -> tuple[Probed, str | None]:
-    """Extract once (for the probes and the fingerprint), then probe; the Probed and the
-    fingerprint."""
+    """Extract once (for the probes and the fingerprint), then probe (and, with
+    ``job.execute``, run the notebook); the Probed and the fingerprint."""
     start = time.perf_counter()
     try:
         module = extract_submission(path)
@@ -87,6 +113,8 @@ def probe_submission_file(
     cases = set(job.cases)
     config = worker_config(job)
     probed = prober(module, path.name, goldens=goldens, cases=cases, config=config, started=start)
+    if job.execute is not None:
+        probed = with_execution(probed, job.data, job.execute, config)
     return probed, fingerprint_module(module)
 
 

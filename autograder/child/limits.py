@@ -7,7 +7,8 @@ child kills everything it started, even processes that left its process group), 
 namespace (no interface but a loopback that is down), an IPC namespace (System V objects and
 POSIX message queues of its own, gone with it), a mount namespace with an allowlist view of the
 filesystem (``view``), a fresh session keyring and a seccomp filter on the keyring calls
-(``confine``), ``no_new_privs``, then the switch to an unprivileged user. What could not be set
+(``confine``), ``no_new_privs``, then the switch to an unprivileged user of its own (a uid the
+parent leased for this child alone). What could not be set
 up is returned as warnings; the parent logs them.
 
 It runs here rather than in ``subprocess``'s ``preexec_fn`` because preexec_fn is unsafe in a
@@ -129,12 +130,16 @@ def drop_privileges(uid: int, gid: int, nproc: int) -> list[str]:
 def enter_namespaces(
     config: dict[str, Any], *, event_fd: int, base: Path
 ) -> tuple[list[str], set[str]]:
-    """PID, network, IPC and mount namespaces, each if the kernel allows; return what failed
-    (warnings) and what took effect ("pid", "net", "ipc", "mount")."""
+    """The PID, network, IPC and mount namespaces the config names (all, when it says True),
+    each if the kernel allows; return what failed (warnings) and what took effect ("pid",
+    "net", "ipc", "mount")."""
+    wanted = config.get("namespaces", True)
+    wanted = {"pid", "net", "ipc", "mount"} if wanted is True else set(wanted or ())
     warnings, isolated = [], set()
     try:
-        enter_pid_namespace(event_fd)
-        isolated.add("pid")
+        if "pid" in wanted:
+            enter_pid_namespace(event_fd)
+            isolated.add("pid")
     except OSError as error:
         warnings.append(f"no PID namespace ({error})")
     for flag, name, what in (
@@ -142,10 +147,13 @@ def enter_namespaces(
         (CLONE_NEWIPC, "ipc", "no IPC namespace, System V objects the child makes outlive it"),
     ):
         try:
-            _call("unshare", flag)
-            isolated.add(name)
+            if name in wanted:
+                _call("unshare", flag)
+                isolated.add(name)
         except OSError as error:
             warnings.append(f"{what} ({error})")
+    if "mount" not in wanted:
+        return warnings, isolated
     try:
         _call("unshare", CLONE_NEWNS)
         sys.path[:] = [os.path.realpath(p) for p in sys.path]
@@ -186,7 +194,7 @@ def enter_sandbox(
         return [], set()
     readable = [p for p in sys.path if os.path.exists(p)]  # as root: what exists at all
     warnings, isolated = [], set()
-    if config.get("namespaces", True):
+    if config.get("namespaces", True):  # True, or the names of those to enter
         warnings, isolated = enter_namespaces(config, event_fd=event_fd, base=base)
     warnings += drop_privileges(drop["uid"], drop["gid"], config["rlimits"]["nproc"])
     os.chdir(base / "home")  # the old cwd is on the mount that the writable bind now covers

@@ -10,9 +10,10 @@ one by one, writing each record as soon as the call ends (``transport``).
 
 Events go to the parent, one ASCII line each, on the pipe EVENT_FD: ``warn TEXT``, ``isolated
 LIST`` (the namespaces that took effect) and ``fatal`` (trusted: nothing of the student's has run
-yet), then ``importing N``, ``imported N`` or
-``import_failed N``, ``start I N`` and ``done I N`` per call, and ``end``; N is the size of the
-output file at that moment, so the parent can tell which call printed what. The student's code
+yet), then ``importing N``, ``statement I`` before each top-level statement of the student's
+module runs (``definitions``), ``imported N`` or ``import_failed N`` (the module does not parse),
+``start I N`` and ``done I N`` per call, and ``end``; N is the size of the output file at that
+moment, so the parent can tell which call printed what. The student's code
 can write to that pipe too; the parent checks every line against what it expects next.
 """
 
@@ -29,6 +30,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from .definitions import run_module
 from .limits import enter_sandbox
 from .patches import install_cpu_patches
 from .registry import PROBES, load_probe_modules, to_numpy
@@ -71,8 +73,9 @@ def output_size() -> int:
 def describe_error(error: BaseException, filename: str) -> dict[str, Any]:
     """{type, message, lineno}: lineno is the deepest line of ``filename`` in the traceback
     (of the error, else of the error it was raised from), None if the file is not in it."""
-    lineno = None
-    if isinstance(error, SyntaxError) and error.filename == filename:
+    lineno = getattr(error, "submission_lineno", None)  # a DefinitionError's
+    lineno = lineno if isinstance(lineno, int) and not isinstance(lineno, bool) else None
+    if lineno is None and isinstance(error, SyntaxError) and error.filename == filename:
         lineno = error.lineno
     chain, seen = error, set()
     while lineno is None and chain is not None and id(chain) not in seen:
@@ -109,14 +112,10 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and any(m in str(error) for m in OOM_MARKERS)
 
 
-def import_submission(path: Path) -> types.ModuleType:
-    """Run ``path`` as the module ``submission`` (registered in ``sys.modules``)."""
-    module = types.ModuleType("submission")
-    module.__file__ = str(path)
-    sys.modules["submission"] = module
-    code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
-    exec(code, module.__dict__)  # running it is the point of the sandbox
-    return module
+def import_submission(path: Path, events: Events, skip: dict[int, str]) -> types.ModuleType:
+    """Run ``path`` as the module ``submission``, one top-level statement at a time, each
+    announced to the parent (``statement I``) before it runs (``definitions.run_module``)."""
+    return run_module(path, skip=skip, before=lambda index: events.send(f"statement {index}"))
 
 
 def seed_everything(seed: int) -> None:
@@ -179,27 +178,41 @@ def write_record(results: Path, index: int, record: dict, arrays: dict) -> None:
     write_atomic(results / f"{index}.json", payload)
 
 
-def start(base: Path, events: Events) -> dict[str, Any]:
-    """The trusted part: read the request, enter the sandbox, import what the probes need."""
-    request = json.loads((base / "request.json").read_text())
-    warnings, isolated = enter_sandbox(request["sandbox"], event_fd=events.fd, base=base)
-    for warning in warnings:
-        events.send("warn " + warning)
-    events.send("isolated " + (",".join(sorted(isolated)) or "-"))
+def prepare_interpreter() -> None:
+    """What every child needs before any student code: numpy and torch imported, one thread,
+    the CPU patches (a fork server does it once, for all its children)."""
     import numpy  # noqa: F401
     import torch
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     install_cpu_patches()
+
+
+def start(base: Path, events: Events, *, warm: bool) -> dict[str, Any]:
+    """The trusted part: read the request, enter the sandbox, import what the probes need
+    (``warm``: a fork of a server that did, which leaves the probe modules to load, if any)."""
+    request = json.loads((base / "request.json").read_text())
+    warnings, isolated = enter_sandbox(request["sandbox"], event_fd=events.fd, base=base)
+    for warning in warnings:
+        events.send("warn " + warning)
+    events.send("isolated " + (",".join(sorted(isolated)) or "-"))
+    if not warm:
+        prepare_interpreter()
     load_probe_modules(request["probe_modules"])
+    seed_everything(0)  # whatever the student's module draws at import is the same every time
     return request
 
 
 def main() -> None:
-    base, events = Path(sys.argv[1]), Events(int(sys.argv[2]))
+    """The entry point of a fresh interpreter (``BOOTSTRAP``)."""
+    serve_request(Path(sys.argv[1]), Events(int(sys.argv[2])), warm=False)
+
+
+def serve_request(base: Path, events: Events, *, warm: bool) -> None:
+    """The whole life of a child, trusted phase, import and calls; never returns."""
     try:
-        request = start(base, events)
+        request = start(base, events, warm=warm)
     except BaseException:
         traceback.print_exc()
         flush_output()
@@ -207,8 +220,9 @@ def main() -> None:
         os._exit(3)
     events.send(f"importing {output_size()}")
     path = base / "home" / "submission.py"
+    skip = {int(entry["index"]): str(entry["why"]) for entry in request.get("skip", ())}
     try:
-        module = import_submission(path)
+        module = import_submission(path, events, skip)
     except BaseException as error:
         flush_output()
         payload = encode_json({"error": describe_error(error, str(path))})

@@ -34,7 +34,7 @@ ARRAY_KINDS = "biufc"
 """numpy dtype kinds allowed across the boundary: bool, signed, unsigned, float, complex."""
 STATUSES = ("ok", "error", "oom")
 """Statuses a child may write into a record."""
-ERROR_KINDS = ("contract", "not_implemented", "exception")
+ERROR_KINDS = ("contract", "not_implemented", "definition", "exception")
 """What a record's error may say it is (``autograder.sandbox.ErrorKind`` in the parent)."""
 MAX_TEXT = 4000
 """Longest error message kept from a child's record (longer ones are cut)."""

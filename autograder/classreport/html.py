@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from autograder.classreport import figures
 from autograder.classreport.analysis import CheckStats, ClassAnalysis, FailureGroup
+from autograder.classreport.execution import execution_rows, loss_stats
 from autograder.classreport.gradebook import format_number
 from autograder.classreport.records import SubmissionRecord
 from autograder.classreport.similarity import IdenticalGroup
@@ -83,11 +84,14 @@ def render_report(
         _failures(analysis),
         _not_graded(analysis),
         _identical(analysis, groups),
+        _execution(analysis),
         _students(analysis),
     ]
+    executed = [("execution", "Execution")] if execution_rows(analysis.records) else []
     nav = "".join(
         f'<a href="#{anchor}">{label}</a>'
         for anchor, label in [
+            *executed,
             ("distribution", "Scores"),
             ("questions", "Questions"),
             ("checks", "Checks"),
@@ -261,6 +265,47 @@ def _identical(analysis: ClassAnalysis, groups: Sequence[IdenticalGroup]) -> str
     table = _table(["Group", "Fingerprint", "Size", "Students", "Totals"], rows, "identical-table")
     count = f"{len(groups)} group" + ("" if len(groups) == 1 else "s")
     return _section("identical", f"Identical code ({count})", note + table)
+
+
+def _execution(analysis: ClassAnalysis) -> str:
+    """The notebooks run with ``--execute`` (no points): how each run ended, and the class's
+    printed losses against the reference's range; nothing when no notebook was run."""
+    rows = execution_rows(analysis.records)
+    if not rows:
+        return ""
+    completed = sum(r.completed for r in rows)
+    note = (
+        f'<p class="note">{completed} of {len(rows)} notebooks ran to the end in the sandbox. '
+        "Losses are what each notebook printed (its own code: no points); a loss outside the "
+        "reference's calibrated range is worth a look.</p>"
+    )
+    students = [
+        [
+            _cell_html(_student_link(r.record)),
+            _cell(r.end),
+            _message_cell(r.detail),
+            _cell(r.figures, "num"),
+            _cell(str(r.outside), "num"),
+            _cell(f"{r.seconds:.0f} s", "num"),
+        ]
+        for r in rows
+    ]
+    header = ["Student", "Run", "Where, why", "Figures", "Losses outside", "Time"]
+    table = _table(header, students, "execution-table", [r.record.student_id for r in rows])
+    losses = [
+        [
+            _cell(s.experiment, "id"),
+            _cell(str(s.n), "num"),
+            _cell(f"{s.median:.4f}", "num"),
+            _cell(f"{s.lowest:.4f}-{s.highest:.4f}", "num"),
+            _cell(s.reference or "not calibrated", "num"),
+            _cell(str(s.outside), "num"),
+        ]
+        for s in loss_stats(analysis.records)
+    ]
+    header = ["Run", "Count", "Median", "Class range", "Reference", "Outside"]
+    body = note + table + "<h3>Printed losses</h3>" + _table(header, losses, "execution-losses")
+    return _section("execution", f"Notebook execution ({len(rows)})", body)
 
 
 def _students(analysis: ClassAnalysis) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
 GRADED = "graded"
 """The status of a submission whose checks all ran; every other status is listed for TAs."""
@@ -62,6 +63,9 @@ class SubmissionRecord:
     code is then not reported). Defaults to ``student_id``."""
     message: str = ""
     """The grader's summary for this submission (why it could not be graded, say)."""
+    execution: Mapping[str, Any] | None = None
+    """What running the notebook found (``--execute``: results.json's
+    ``extra_data.execution``, student-influenced text inside), or None."""
 
     def __post_init__(self) -> None:
         if not self.student_id:
@@ -113,6 +117,7 @@ def record_from_results(
         raise ValueError(f"results.json must be a JSON object, got {type(results_json).__name__}")
     extra = results_json.get("extra_data") or {}
     status = str(extra.get("status", GRADED)) if isinstance(extra, Mapping) else GRADED
+    execution = extra.get("execution") if isinstance(extra, Mapping) else None
     checks = []
     message = str(results_json.get("output", ""))
     for index, test in enumerate(results_json.get("tests") or []):
@@ -133,6 +138,7 @@ def record_from_results(
         fingerprint=fingerprint,
         submission_id=submission_id,
         message=message,
+        execution=execution if isinstance(execution, Mapping) else None,
     )
 
 

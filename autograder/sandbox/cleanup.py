@@ -7,12 +7,17 @@
   With a PID namespace the kernel has killed them all when its init died; the parent checks by
   the namespace, holding a reference to it meanwhile (``hold_pid_namespace``: a namespace's
   inode number is reused as soon as it is freed, and another grading's child could get it).
-  Without one, as root, the child ran as the sandbox user: its processes started since the child
-  that carry its mark (the ``NMT_SANDBOX_ID`` of their environment, which forks inherit and
-  ``setsid`` keeps) are killed, and never another child's. (Not root and no namespace: only the
-  process group is killed; see docs/threat-model.md.)
+  As root the child ran as a sandbox user of its own (``users``: a uid leased for this child
+  alone), so every process of that uid is the grading's and is killed, with or without a
+  namespace, whatever environment it has. (A uid shared with others, as the tests use: only its
+  processes started since the child that carry the child's mark, the ``NMT_SANDBOX_ID`` of their
+  environment. Not root and no namespace: only the process group is killed; see
+  docs/threat-model.md.)
 - ``remove_ipc`` and ``remove_shared_files``: without an IPC or mount namespace, System V
-  objects and files the sandbox user made in the world-writable folders since the child started.
+  objects and files the sandbox user made in the world-writable folders (all of them for a
+  leased uid; since the child started for a shared one).
+- ``scrub_user``: all of the above for a uid about to be leased (a grading whose grader died
+  before its clean-up).
 """
 
 from __future__ import annotations
@@ -100,7 +105,10 @@ class ChildIdentity:
     """The child's ``NMT_SANDBOX_ID``, which every process it forks inherits."""
     namespaced: bool = False
     """Whether the child had a PID namespace: the kernel killed its processes with its init, and
-    only that namespace is searched (nothing, when the parent could not hold it)."""
+    that namespace is searched (when the parent could hold it)."""
+    exclusive: bool = False
+    """Whether ``uid`` was leased to this child alone: then every process and object it owns
+    belongs to the grading."""
 
 
 def start_ticks(pid: int) -> int:
@@ -136,10 +144,14 @@ def _processes() -> Iterable[int]:
 
 def _belongs(pid: int, child: ChildIdentity) -> bool:
     try:
-        if child.namespaced:
-            namespace = os.readlink(f"/proc/{pid}/ns/pid")
-            return child.pid_namespace is not None and namespace == child.pid_namespace
+        namespace = child.pid_namespace
+        if namespace is not None and os.readlink(f"/proc/{pid}/ns/pid") == namespace:
+            return True
         if child.uid is None or os.stat(f"/proc/{pid}").st_uid != child.uid:
+            return False
+        if child.exclusive:
+            return True
+        if child.namespaced:
             return False
         return start_ticks(pid) >= child.start_ticks and _marked(pid, child.mark)
     except (OSError, ValueError, IndexError):
@@ -241,11 +253,20 @@ def remove_shared_files(uid: int, since: float, folders: Iterable[str] = SHARED_
 
 def after_child(child: ChildIdentity, *, isolated_ipc: bool, isolated_files: bool) -> None:
     """Everything the parent does once a child is reaped; never raises."""
+    since = 0.0 if child.exclusive else child.start_time
     try:
         kill_leftovers(child)
         if child.uid is not None and not isolated_ipc:
-            remove_ipc(child.uid, child.start_time)
+            remove_ipc(child.uid, since)
         if child.uid is not None and not isolated_files:
-            remove_shared_files(child.uid, child.start_time)
+            remove_shared_files(child.uid, since)
     except Exception:  # noqa: BLE001 - cleanup must never cost the grade
         log.exception("sandbox: cleaning up after a child failed")
+
+
+def scrub_user(uid: int) -> None:
+    """Remove every process, System V object and shared-folder file of ``uid`` (a sandbox uid
+    just leased: anything of it was left by a grading whose grader died); never raises."""
+    after_child(
+        ChildIdentity(None, uid, 0, 0.0, exclusive=True), isolated_ipc=False, isolated_files=False
+    )

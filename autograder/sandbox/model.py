@@ -14,6 +14,8 @@ from typing import Any, Literal
 import numpy as np
 
 Status = Literal["ok", "error", "timeout", "crash", "oom", "not_run"]
+NAMESPACES = ("pid", "net", "ipc", "mount")
+"""The namespaces a child may enter, by the names ``SandboxLimits.namespaces`` takes."""
 
 
 class ErrorKind(StrEnum):
@@ -28,6 +30,9 @@ class ErrorKind(StrEnum):
     """The student's code raised any other exception."""
     IMPORT = "import"
     """The notebook's module failed to import, so no call could run."""
+    DEFINITION = "definition"
+    """A definition the call needs was not made at import: its top-level statement raised, or
+    was left out after it stopped the import (it hung, crashed or ended the process)."""
     OUT_OF_MEMORY = "oom"
     """An allocation failed inside the child, or the system killed it for memory."""
     TIMEOUT = "timeout"
@@ -42,7 +47,9 @@ class ErrorKind(StrEnum):
     """The event pipe carried something the child's code never sends."""
 
 
-CHILD_KINDS = frozenset({ErrorKind.CONTRACT, ErrorKind.NOT_IMPLEMENTED, ErrorKind.EXCEPTION})
+CHILD_KINDS = frozenset(
+    {ErrorKind.CONTRACT, ErrorKind.NOT_IMPLEMENTED, ErrorKind.DEFINITION, ErrorKind.EXCEPTION}
+)
 """The kinds a child may put in a record (anything else reads as ``EXCEPTION``)."""
 
 
@@ -105,6 +112,25 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
+class DroppedStatement:
+    """A top-level statement of the student's module that stopped a child while the module was
+    imported (it hung, crashed or ended the process): the module was imported again without
+    it, in a fresh child, and only what needs the names it binds is lost."""
+
+    index: int
+    """Its position among the module's top-level statements, from 0."""
+    line: int
+    """Its first line in the module's source, from 1."""
+    code: str
+    """Its first line, stripped and cut to at most 80 characters."""
+    binds: tuple[str, ...]
+    """The global names it would have bound."""
+    error: ProbeError
+    """What it did ("took more than 60 s to import", "the process exited (status 0)"), with its
+    kind (timeout, crash, oom) and its place in the notebook (``run_probes``'s ``locate``)."""
+
+
+@dataclass(frozen=True)
 class SandboxLimits:
     """Resource limits and isolation of the child process; the defaults suit one submission of
     this course on a 0.75 GB Gradescope tier (see docs/sandbox.md for the measurements)."""
@@ -124,16 +150,27 @@ class SandboxLimits:
     """Wall-clock budget of a question that ``budgets`` does not name."""
     import_budget_s: float = 60.0
     """Wall-clock budget for starting the child: Python, torch and the student's module."""
+    import_retries: int = 3
+    """How many top-level statements that stop the child while the module is imported (hang,
+    crash, exit) are left out, each followed by a fresh child that imports the rest; after
+    that, an import that stops fails every call."""
     total_budget_s: float = 180.0
     """Wall-clock budget of the whole ``run_probes``: start-ups, imports and every question
     together. When it runs out, the call running is stopped and every call not yet run is
     reported as not run for that reason; the rest of the grade stands. Three minutes keeps a
     submission that hangs everywhere well inside Gradescope's default 10 minutes."""
     drop_privileges: bool | None = None
-    """Run the child as ``nobody`` in its own namespaces; None means "when the grader is root"."""
-    namespaces: bool = True
+    """Run the child as a sandbox user of its own (``sandbox_uids``) in its own namespaces; None
+    means "when the grader is root"."""
+    sandbox_uids: tuple[int, int] = (60500, 256)
+    """(first uid, how many): the range each running child leases a uid of its own from (and the
+    gid of the same number). No account is needed; uids that have one are skipped. Debian and
+    Ubuntu leave 60000-64999 to the administrator; how many bounds the children running at once
+    on a machine, across every grader."""
+    namespaces: bool | tuple[str, ...] = True
     """When dropping privileges, also enter PID, network, IPC and mount namespaces (they need
-    CAP_SYS_ADMIN; where they fail the child runs without them and a warning is logged)."""
+    CAP_SYS_ADMIN; where they fail the child runs without them and a warning is logged); or
+    only those named ("pid", "net", "ipc", "mount")."""
     hide_paths: tuple[str, ...] | None = None
     """Secret paths: wherever one falls inside what the child's view shows, it is shown empty.
     None means the project's root and the system temporary directory."""

@@ -1,7 +1,8 @@
 """Parent side: one child process, its event pipe and its exit.
 
-``Child.start`` launches the child in its own session (so ``kill`` reaches its whole process
-group) with a scrubbed environment; ``next_event`` reads one line of the event pipe with a
+``Child.start`` has a ``Launcher`` start the child in its own session (so ``kill`` reaches its
+whole process group) with a scrubbed environment: a fresh interpreter by default (``FRESH``), or
+a fork of a warm server (``forkserver``). ``next_event`` reads one line of the event pipe with a
 deadline, refusing anything that is not a short line of printable ASCII.
 """
 
@@ -10,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import resource
 import select
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from .workspace import Workspace
 
@@ -67,44 +69,126 @@ def child_environment(home: Path) -> dict[str, str]:
     }
 
 
+class ChildProcess(Protocol):
+    """A started child, as the parent handles it, whoever forked it."""
+
+    pid: int
+    """Its process id (its process group's too: it starts a session of its own)."""
+
+    def reap(self, deadline: float) -> tuple[int, float] | None:
+        """(exit status, CPU seconds) once it has ended and been reaped (negative status: killed
+        by that signal), or None if it still runs at ``deadline`` (time.monotonic)."""
+
+    def kill(self) -> None:
+        """SIGKILL its process group (nothing once it has been reaped)."""
+
+    def running(self) -> bool:
+        """Whether it has not ended yet (its pid still names it)."""
+
+    def close(self) -> None:
+        """Let go of what the parent holds on it (after it was reaped)."""
+
+
+class Launcher(Protocol):
+    """Starts children: a fresh interpreter each (``FRESH``), or forks of a warm process that
+    imported torch once (``autograder.sandbox.forkserver.ForkServer``)."""
+
+    warm: bool
+    """Whether the child is a fork of a process that already loaded our child-side code (the
+    workspace then needs no copy of it)."""
+
+    def check_modules(self, names: Sequence[str]) -> None:
+        """Raise SandboxError if a child could not load the probe modules ``names``."""
+
+    def launch(self, workspace: Workspace, event_fd: int) -> ChildProcess:
+        """Start a child on ``workspace`` with the write end of its event pipe."""
+
+
+class FreshProcess:
+    """A child started as a fresh interpreter, the parent's own child process."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.ended: tuple[int, float] | None = None
+
+    def reap(self, deadline: float) -> tuple[int, float] | None:
+        while self.ended is None:
+            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            if pid:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
+                self.ended = self.process.returncode, usage.ru_utime + usage.ru_stime
+            elif time.monotonic() >= deadline:
+                return None
+            else:
+                time.sleep(0.005)
+        return self.ended
+
+    def kill(self) -> None:
+        if self.ended is None:  # not reaped: its pid cannot name another process
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+
+    def running(self) -> bool:
+        return self.ended is None  # a zombie not yet reaped still holds its pid
+
+    def close(self) -> None:
+        pass
+
+
+class FreshLauncher:
+    """Each child a fresh interpreter: ``python -s -P -S -B -c BOOTSTRAP WORKSPACE EVENT_FD``."""
+
+    warm = False
+
+    def check_modules(self, names: Sequence[str]) -> None:
+        pass  # copied into each workspace (``workspace.copy_probe_code`` checks them)
+
+    def launch(self, workspace: Workspace, event_fd: int) -> ChildProcess:
+        process = subprocess.Popen(
+            [sys.executable, *PYTHON_FLAGS, "-c", BOOTSTRAP, str(workspace.base), str(event_fd)],
+            env=child_environment(workspace.home),
+            cwd=workspace.home,
+            stdin=subprocess.DEVNULL,
+            stdout=workspace.output_fd,
+            stderr=workspace.output_fd,
+            pass_fds=(event_fd,),
+            start_new_session=True,
+        )
+        return FreshProcess(process)
+
+
+FRESH = FreshLauncher()
+"""The default launcher."""
+
+
 class Child:
     """A running child and the parent's end of its event pipe."""
 
-    def __init__(self, process: subprocess.Popen, event_fd: int, workspace: Workspace) -> None:
+    def __init__(self, process: ChildProcess, event_fd: int, workspace: Workspace) -> None:
         self.process = process
         self.event_fd = event_fd
         self.workspace = workspace
         self.buffer = b""
         self.killed = False
-        self.rusage: resource.struct_rusage | None = None
+        self.returncode: int | None = None
+        self.cpu = 0.0
 
     @classmethod
-    def start(cls, workspace: Workspace) -> Child:
+    def start(cls, workspace: Workspace, launcher: Launcher | None = None) -> Child:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         try:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    *PYTHON_FLAGS,
-                    "-c",
-                    BOOTSTRAP,
-                    str(workspace.base),
-                    str(write_fd),
-                ],
-                env=child_environment(workspace.home),
-                cwd=workspace.home,
-                stdin=subprocess.DEVNULL,
-                stdout=workspace.output_fd,
-                stderr=workspace.output_fd,
-                pass_fds=(write_fd,),
-                start_new_session=True,
-            )
+            process = (launcher or FRESH).launch(workspace, write_fd)
         except BaseException:
             os.close(read_fd)
             raise
         finally:
             os.close(write_fd)
         return cls(process, read_fd, workspace)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def next_event(self, deadline: float) -> str | Timeout | Closed:
         """The next line from the child, or TIMEOUT at ``deadline`` (time.monotonic), or CLOSED.
@@ -128,28 +212,22 @@ class Child:
 
     def wait(self, deadline: float) -> int | None:
         """The exit status (negative: killed by that signal), or None if the child is still
-        running at ``deadline``. Reaps with wait4 to keep the child's resource usage."""
-        while self.process.returncode is None:
-            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
-            if pid:
-                self.process.returncode = os.waitstatus_to_exitcode(status)
-                self.rusage = usage
-            elif time.monotonic() >= deadline:
-                return None
-            else:
-                time.sleep(0.005)
-        return self.process.returncode
+        running at ``deadline``. Keeps the CPU time the child (and what it waited for) used."""
+        if self.returncode is None:
+            ended = self.process.reap(deadline)
+            if ended is not None:
+                self.returncode, self.cpu = ended
+        return self.returncode
 
     def cpu_seconds(self) -> float:
         """CPU time the reaped child (and what it waited for) used; 0 before it is reaped."""
-        return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else 0.0
+        return self.cpu
 
     def kill(self) -> int:
         """SIGKILL the child's process group; return its exit status."""
-        if self.process.returncode is None:
+        if self.returncode is None:
             self.killed = True
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.kill()
         return self.wait(math.inf)
 
     def output_size(self) -> int:
@@ -166,3 +244,4 @@ class Child:
     def close(self) -> None:
         self.kill()
         os.close(self.event_fd)
+        self.process.close()

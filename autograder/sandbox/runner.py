@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
-import site
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .model import ProbeCall, ProbeResult, SandboxError, SandboxLimits
+from .model import (
+    NAMESPACES,
+    DroppedStatement,
+    ProbeCall,
+    ProbeResult,
+    SandboxError,
+    SandboxLimits,
+)
+from .process import Launcher
 from .session import Run, Session, fail_out_of_budget
 from .transport import TransportError, check_array
 
@@ -34,31 +40,38 @@ def run_probes(
     calls: Sequence[ProbeCall],
     *,
     probe_modules: Sequence[str],
-    locate: Callable[[int], str] | None = None,
+    locate: Callable[[int], object] | None = None,
     limits: SandboxLimits = SandboxLimits(),  # noqa: B008 - frozen, so safe to share
     budgets: Mapping[str, float] | None = None,
+    launcher: Launcher | None = None,
+    dropped: list[DroppedStatement] | None = None,
 ) -> list[ProbeResult]:
     """Run ``calls`` on the student's module in sandboxed children; one result per call, in
     order. ``probe_modules`` are the dotted names of the modules that register the probes
     (``autograder.child.builtin`` is always loaded); ``locate`` maps a line of
-    ``module_source`` to a place in the notebook; ``budgets`` gives seconds per question.
+    ``module_source`` to a place in the notebook; ``budgets`` gives seconds per question;
+    ``launcher`` starts the children (default: a fresh interpreter each; a
+    ``forkserver.ForkServer`` forks them from a warm process). The top-level statements of the
+    module that stopped a child's import (it hung, crashed or ended the process) and were left
+    out for the children after are appended to ``dropped``, in the order they were met.
 
     Raises ValueError for malformed calls and SandboxError when the sandbox cannot run at all.
     """
     _check_calls(calls)
     started = time.monotonic()
-    user = _sandbox_user(limits)
+    if launcher is not None:
+        launcher.check_modules(probe_modules)
     run = Run(
         source=module_source,
         probe_modules=tuple(probe_modules),
         locate=locate,
         limits=limits,
         budgets=dict(budgets or {}),
-        user=user,
-        sandbox=_sandbox_config(limits, user),
-        site_packages=tuple(p for p in site.getsitepackages() if os.path.isdir(p)),
+        drop=_drops_privileges(limits),
+        sandbox=_sandbox_config(limits),
         deadline=started + limits.total_budget_s,
         array_bytes_left=[limits.max_total_array_bytes],
+        launcher=launcher,
     )
     results: dict[int, ProbeResult] = {}
     pending = _by_question(calls)
@@ -67,6 +80,8 @@ def run_probes(
             fail_out_of_budget(pending, results, limits)
             break
         pending = Session(run, pending, results).run_all()
+    if dropped is not None:
+        dropped.extend(run.dropped.values())
     return [results[index] for index in range(len(calls))]
 
 
@@ -96,21 +111,26 @@ def _by_question(calls: Sequence[ProbeCall]) -> list[tuple[int, ProbeCall]]:
     return sorted(enumerate(calls), key=lambda item: (order[item[1].question], item[0]))
 
 
-def _sandbox_user(limits: SandboxLimits) -> tuple[int, int] | None:
+def _drops_privileges(limits: SandboxLimits) -> bool:
+    """Whether the children run as sandbox users (``users``: as root, by default)."""
     root = os.geteuid() == 0
     drop = root if limits.drop_privileges is None else limits.drop_privileges
-    if not drop:
-        return None
-    if not root:
+    if drop and not root:
         raise SandboxError("drop_privileges=True needs the grader to run as root")
-    try:
-        entry = pwd.getpwnam("nobody")
-        return entry.pw_uid, entry.pw_gid
-    except KeyError:
-        return 65534, 65534
+    return drop
 
 
-def _sandbox_config(limits: SandboxLimits, user: tuple[int, int] | None) -> dict:
+def _namespaces(limits: SandboxLimits) -> list[str]:
+    wanted = limits.namespaces
+    names = list(NAMESPACES) if wanted is True else [] if wanted is False else list(wanted)
+    unknown = sorted(set(names) - set(NAMESPACES))
+    if unknown:
+        raise ValueError(f"unknown namespaces {unknown}; the sandbox knows {list(NAMESPACES)}")
+    return names
+
+
+def _sandbox_config(limits: SandboxLimits) -> dict:
+    """The request's "sandbox" part, but for the user ("drop"), which each child leases."""
     hide = limits.hide_paths
     if hide is None:
         project = [PROJECT_ROOT] if (PROJECT_ROOT / "pyproject.toml").is_file() else []
@@ -122,8 +142,8 @@ def _sandbox_config(limits: SandboxLimits, user: tuple[int, int] | None) -> dict
             "fsize_bytes": limits.file_size_mb << 20,
             "nproc": limits.nproc,
         },
-        "drop": None if user is None else {"uid": user[0], "gid": user[1]},
-        "namespaces": limits.namespaces,
+        "drop": None,
+        "namespaces": _namespaces(limits),
         "hide": [str(Path(p).resolve()) for p in hide],
         "hide_packages": list(limits.hide_packages),
         "read_only": [str(Path(p).resolve()) for p in limits.read_only_paths],

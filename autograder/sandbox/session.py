@@ -14,11 +14,14 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from autograder.child import definitions
 
 from . import cleanup
 from .model import (
     CHILD_KINDS,
+    DroppedStatement,
     ErrorKind,
     ProbeCall,
     ProbeError,
@@ -27,8 +30,9 @@ from .model import (
     SandboxLimits,
     Status,
 )
-from .process import Child, Closed, ProtocolViolation, Timeout
+from .process import Child, Closed, Launcher, ProtocolViolation, Timeout
 from .transport import TransportError, read_import_error, read_result
+from .users import lease_user
 from .workspace import create_workspace
 
 log = logging.getLogger(__name__)
@@ -53,24 +57,25 @@ class Run:
 
     source: str
     probe_modules: tuple[str, ...]
-    locate: Callable[[int], str] | None
+    locate: Callable[[int], object] | None
     limits: SandboxLimits
     budgets: Mapping[str, float]
-    user: tuple[int, int] | None
+    drop: bool
+    """Whether each child runs as a sandbox user of its own (leased by its session)."""
     sandbox: dict
-    site_packages: tuple[str, ...]
+    """The request's "sandbox" part, but for its user ("drop")."""
     deadline: float
     """When the whole run's budget (``SandboxLimits.total_budget_s``) ends, time.monotonic()."""
     array_bytes_left: list[int]
     """What is left of ``SandboxLimits.max_total_array_bytes`` (one mutable counter)."""
+    launcher: Launcher | None = None
+    """What starts the children (None: a fresh interpreter each)."""
+    dropped: dict[int, DroppedStatement] = field(default_factory=dict)
+    """Top-level statements that stopped a child's import, by index: later children leave them
+    out (one mutable record)."""
 
     def budget(self, question: str) -> float:
         return float(self.budgets.get(question, self.limits.default_budget_s))
-
-    @property
-    def owner(self) -> int | None:
-        """The uid that must own the child's files, when it runs as another user."""
-        return self.user[0] if self.user else None
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,14 @@ def describe_exit(code: int, limits: SandboxLimits, cpu_seconds: float = 0.0) ->
     except ValueError:
         name = f"signal {sig}"
     return Failure("crash", f"crashed ({name})", "crashed")
+
+
+def statement_of(event: object) -> int | None:
+    """The index carried by a ``statement I`` event, else None."""
+    if not isinstance(event, str) or not event.startswith("statement "):
+        return None
+    index = event[len("statement ") :]
+    return int(index) if index.isdigit() and len(index) <= 9 else None
 
 
 def offset_of(event: object, expected: str) -> int | None:
@@ -170,7 +183,7 @@ def fail_out_of_budget(calls: Pending, results: dict, limits: SandboxLimits) -> 
 
 def _start_ticks(child: Child) -> int:
     try:
-        return cleanup.start_ticks(child.process.pid)
+        return cleanup.start_ticks(child.pid)
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -181,31 +194,45 @@ class Session:
     def __init__(self, run: Run, pending: Pending, results: dict[int, ProbeResult]) -> None:
         self.run, self.pending, self.results = run, pending, results
         self.isolated: set[str] = set()
-        workspace = create_workspace(
-            run.source,
-            pending,
-            probe_modules=run.probe_modules,
-            sandbox=run.sandbox,
-            site_packages=run.site_packages,
-            user=run.user,
-        )
+        self.lease = lease_user(run.limits.sandbox_uids) if run.drop else None
+        user = (self.lease.uid, self.lease.gid) if self.lease else None
+        self.owner = user[0] if user else None
+        """The uid that must own the child's files, when it runs as another user."""
+        drop = {"uid": user[0], "gid": user[1]} if user else None
+        try:
+            workspace = create_workspace(
+                run.source,
+                pending,
+                probe_modules=run.probe_modules,
+                sandbox={**run.sandbox, "drop": drop},
+                user=user,
+                copy_code=not (run.launcher and run.launcher.warm),
+                skip={i: d.error.message for i, d in run.dropped.items()},
+            )
+        except BaseException:
+            self.release()
+            raise
         try:
             started = time.time()
-            self.child = Child.start(workspace)
+            self.child = Child.start(workspace, run.launcher)
         except BaseException:
             workspace.close()
+            self.release()
             raise
         self.identity = cleanup.ChildIdentity(
             None,
-            run.owner,
+            self.owner,
             _start_ticks(self.child),
             started,
             mark=workspace.base.name,
+            exclusive=self.lease is not None,
         )
         self.namespace_fd: int | None = None
         """Holds the child's PID namespace, so that its inode stays its own until checked."""
         self.started = False
         """Whether the child got past its trusted phase (student code may have run)."""
+        self.retry = False
+        """Whether the import stopped on a statement now dropped: rerun every call."""
 
     def locate(self, lineno: int | None) -> object:
         if lineno is None:
@@ -247,7 +274,7 @@ class Session:
             deadline = min(time.monotonic() + self.run.limits.import_budget_s, self.run.deadline)
             offset = self.start(deadline)
             if offset is None or not self.import_module(deadline, offset):
-                return []
+                return list(self.pending) if self.retry else []
             question, question_deadline = None, 0.0
             for position, (index, call) in enumerate(self.pending):
                 if call.question != question:
@@ -277,6 +304,12 @@ class Session:
             if self.namespace_fd is not None:
                 os.close(self.namespace_fd)
             self.child.workspace.close()
+            self.release()
+
+    def release(self) -> None:
+        """Give the sandbox user back (once nothing of the child is left)."""
+        if self.lease is not None:
+            self.lease.release()
 
     def out_of_time(self) -> bool:
         """Whether the run's total budget is spent."""
@@ -294,7 +327,10 @@ class Session:
             if isinstance(event, str) and event.startswith("isolated "):
                 self.isolated = set(event[9:].split(",")) - {"-"}
                 if "pid" in self.isolated:  # the kernel kills its processes; checked by it
-                    held = cleanup.hold_pid_namespace(self.child.process.pid)
+                    held = cleanup.hold_pid_namespace(self.child.pid)
+                    if held and not self.child.process.running():  # the pid may name another
+                        os.close(held[0])
+                        held = None
                     self.namespace_fd, namespace = held if held else (None, None)
                     self.identity = replace(self.identity, pid_namespace=namespace, namespaced=True)
                 continue
@@ -314,8 +350,14 @@ class Session:
             raise SandboxError(f"the sandbox child failed to start (status {code}): {tail}")
 
     def import_module(self, deadline: float, start: int) -> bool:
-        """Wait for the student's module; if it fails, fail every call and return False."""
-        event = next_event(self.child, deadline)
+        """Wait for the student's module; if it fails, fail every call and return False. When
+        the child stopped while it ran a top-level statement (it hung, crashed or ended the
+        process), note that statement for the next child to leave out (``self.retry``) instead,
+        while ``SandboxLimits.import_retries`` allows."""
+        event, running = next_event(self.child, deadline), None
+        while (index := statement_of(event)) is not None:
+            running = index if running is None or index > running else running
+            event = next_event(self.child, deadline)
         if offset_of(event, "imported") is not None:
             return True
         offset = offset_of(event, "import_failed")
@@ -324,7 +366,7 @@ class Session:
                 error = read_import_error(
                     self.child.workspace.results_fd,
                     max_json_bytes=self.run.limits.max_json_bytes,
-                    owner=self.run.owner,
+                    owner=self.owner,
                 )
             except TransportError:
                 error = {"type": "ImportError", "message": "no details", "lineno": None}
@@ -336,12 +378,41 @@ class Session:
         if isinstance(event, Timeout) and self.out_of_time():
             fail_out_of_budget(self.pending, self.results, self.run.limits)
             return False
+        if running is not None and failure.status != "error":  # not a garbled pipe
+            budget = self.run.limits.import_budget_s
+            why = f"took more than {budget:g} s to import" if isinstance(event, Timeout) else None
+            self.retry = self.drop(running, failure, why or failure.message)
+            if self.retry:
+                return False
         message = f"while importing the notebook: {failure.message}"
         if isinstance(event, Timeout):
             message = f"the notebook took more than {self.run.limits.import_budget_s:g} s to import"
         problem = ProbeError(KINDS[failure.status], message, None, ERROR_KINDS[failure.status])
         fail_all(self.pending, self.results, failure.status, problem, self.output(start))
         return False
+
+    def drop(self, index: int, failure: Failure, message: str) -> bool:
+        """Note top-level statement ``index`` for the next children to leave out, if it is one
+        and the run may still drop one; whether it was noted."""
+        if len(self.run.dropped) >= self.run.limits.import_retries or index in self.run.dropped:
+            return False
+        try:
+            found = definitions.statements(self.run.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
+        if index >= len(found):  # a forged event: nothing to drop
+            return False
+        statement = found[index]
+        error = ProbeError(
+            KINDS[failure.status],
+            message,
+            self.locate(statement.lineno),
+            ERROR_KINDS[failure.status],
+        )
+        self.run.dropped[index] = DroppedStatement(
+            index, statement.lineno, statement.code, statement.binds, error
+        )
+        return True
 
     def run_call(self, index: int, call: ProbeCall, deadline: float) -> Failure | None:
         """Run one call and record its result; return the failure that ended the child."""
@@ -378,7 +449,7 @@ class Session:
                 index,
                 max_json_bytes=limits.max_json_bytes,
                 max_array_bytes=limits.max_array_bytes,
-                owner=self.run.owner,
+                owner=self.owner,
                 max_record_bytes=min(limits.max_record_bytes, self.run.array_bytes_left[0]),
             )
             self.run.array_bytes_left[0] -= sum(a.nbytes for a in arrays.values())

@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import shutil
+import site
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,26 +117,36 @@ class Workspace:
         remove_tree(self.base)
 
 
+def site_packages() -> list[str]:
+    """The grader's site-packages folders, which the child appends to its path."""
+    return [p for p in site.getsitepackages() if os.path.isdir(p)]
+
+
 def create_workspace(
     source: str,
     calls: Sequence[tuple[int, ProbeCall]],
     *,
     probe_modules: Sequence[str],
     sandbox: dict[str, Any],
-    site_packages: Sequence[str],
     user: tuple[int, int] | None,
+    copy_code: bool = True,
+    skip: dict[int, str] | None = None,
 ) -> Workspace:
-    """Make the workspace for one child: code, request, inputs, submission.py."""
+    """Make the workspace for one child: code (unless ``copy_code`` is False: a fork server's
+    child has its own), request, inputs, submission.py. ``skip``: the top-level statements
+    the child must leave out of the student's module (index -> why)."""
     base = Path(tempfile.mkdtemp(prefix="nmt-sandbox-"))
     try:
         for folder in ("lib", "inputs", "stage", "home", "results"):
             (base / folder).mkdir(mode=0o755)
-        copy_probe_code(base / "lib", probe_modules)
+        if copy_code:
+            copy_probe_code(base / "lib", probe_modules)
         request = {
-            "site_packages": list(site_packages),
+            "site_packages": site_packages(),
             "probe_modules": [BUILTIN_PROBES, *probe_modules],
             "sandbox": sandbox,
             "calls": [_call_entry(index, call) for index, call in calls],
+            "skip": [{"index": i, "why": why} for i, why in sorted((skip or {}).items())],
         }
         write_atomic(base / "request.json", json.dumps(request).encode())
         for index, call in calls:

@@ -7,6 +7,7 @@ files, open sockets, write to the event pipe, send a pickle through the transpor
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import socket
@@ -306,3 +307,30 @@ def forge_array(module: types.ModuleType, *, how: str) -> ProbeOutput:
 
         transport.write_atomic = sparse
     return {}, {"x": np.zeros(3)}
+
+
+@probe("rendezvous")
+def rendezvous(module: types.ModuleType, *, port: int, role: str) -> ProbeOutput:
+    """Meet the test at 127.0.0.1:``port``. A "victim" waits there until told to end; a "killer",
+    when told, sends SIGKILL to every process it may signal (``kill(-1)``) twenty times, then
+    says so. (Whether a kill reached anyone cannot be told from its result: without a PID
+    namespace ``kill(-1)`` succeeds whenever any other process exists.)"""
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as link:
+        link.sendall(role.encode() + b"\n")
+        order = link.recv(16)
+        if role == "victim":
+            return {"survived": True, "order": order.decode()}, {}
+        for _ in range(20):
+            with contextlib.suppress(OSError):  # ESRCH: no other process (its own PID namespace)
+                os.kill(-1, 9)
+            time.sleep(0.01)
+        link.sendall(b"done")
+    return {"kills": 20}, {}
+
+
+@probe("definition")
+def definition(module: types.ModuleType, *, name: str) -> ProbeOutput:
+    """The submission's ``name``, as the homework's probes get it (``get_definition``)."""
+    from autograder.child.probes.common import get_definition
+
+    return {"type": type(get_definition(module, name)).__name__}, {}

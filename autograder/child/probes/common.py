@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from autograder.child.definitions import failed_definition
 from autograder.child.registry import to_numpy  # noqa: F401 - the probes import it from here
 
 
@@ -23,9 +24,12 @@ class ContractError(Exception):
 
 
 def get_definition(submission: ModuleType, name: str) -> Any:
-    """A class or function of the submission, or a ContractError naming what is missing."""
+    """A class or function of the submission; when it is missing, a DefinitionError saying what
+    its definition did when the notebook was imported (it raised, or it stopped the import and
+    was left out), else a ContractError naming what is missing."""
     value = getattr(submission, name, None)
     if value is None:
+        failed_definition(name)
         raise ContractError(f"`{name}` is not defined in the notebook")
     return value
 
