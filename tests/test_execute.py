@@ -141,6 +141,15 @@ def test_the_execution_limits_show_the_data_and_fit_the_budget():
     assert no_data.read_only_paths == ()
 
 
+@pytest.mark.parametrize(("device", "shown"), [("cpu", False), ("auto", True), ("cuda", True)])
+def test_the_machines_gpu_is_shown_unless_the_device_is_cpu(monkeypatch, device, shown):
+    gpu = ("/dev/nvidia0", "/dev/nvidiactl")
+    monkeypatch.setattr(execution_run, "gpu_devices", lambda: gpu)
+    settings = ExecuteSettings(device=device)
+    limits = execution_run.execution_limits(SandboxLimits(), settings, None)
+    assert limits.devices == (gpu if shown else ())
+
+
 def test_an_explicit_data_dir_must_hold_the_course_files(tmp_path):
     with pytest.raises(ValueError, match="does not hold"):
         execution_run.find_data_dir(str(tmp_path))

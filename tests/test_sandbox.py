@@ -43,6 +43,7 @@ from autograder.sandbox import (
     SandboxError,
     SandboxLimits,
     cleanup,
+    gpu_devices,
     run_probes,
     users,
 )
@@ -419,6 +420,40 @@ def isolation_calls(secret_dir: Path, port: int, outside: Path) -> list[ProbeCal
         ProbeCall("reference", "read_file", "7", {"path": str(REPO / "reference/__init__.py")}),
         ProbeCall("fork", "fork", "8", {"count": 200}),
     ]
+
+
+@needs_root
+def test_a_gpus_device_files_are_shown_only_when_asked_for(launcher, monkeypatch):
+    """``SandboxLimits.devices`` (a GPU's, on a GPU machine: ``gpu_devices()``) are shown in
+    the child's /dev, with the machine's CUDA_VISIBLE_DEVICES and no address-space limit;
+    without them the child sees no such file, an empty CUDA_VISIBLE_DEVICES and RLIMIT_AS. A
+    regular file planted in /dev stands in for a GPU's device file on this CPU machine."""
+    planted = Path("/dev") / f"nmt-test-gpu-{os.getpid()}"
+    planted.write_text("a device of this machine")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    calls = [
+        ProbeCall("read", "read_file", "1", {"path": str(planted)}),
+        ProbeCall("dev", "listdir", "1", {"path": "/dev"}),
+        ProbeCall("env", "environ", "1", {}),
+        ProbeCall("as", "address_space", "1", {}),
+    ]
+    run = {"probe_modules": [TESTING], "launcher": launcher}
+    try:
+        plain = by_id(run_probes(STUDENT, calls, **run))
+        shown = by_id(
+            run_probes(STUDENT, calls, limits=SandboxLimits(devices=(str(planted),)), **run)
+        )
+    finally:
+        planted.unlink()
+    assert plain["read"].error.type == "FileNotFoundError"
+    assert planted.name not in plain["dev"].data["entries"]
+    assert plain["env"].data["environ"]["CUDA_VISIBLE_DEVICES"] == ""
+    assert plain["as"].data == {"limited": True}
+    assert shown["read"].data == {"content": "a device of this machine"}
+    assert planted.name in shown["dev"].data["entries"]
+    assert shown["env"].data["environ"]["CUDA_VISIBLE_DEVICES"] == "1"
+    assert shown["as"].data == {"limited": False}
+    assert gpu_devices(Path(tempfile.mkdtemp())) == ()  # no nvidiactl, no GPU
 
 
 @needs_root

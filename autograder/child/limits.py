@@ -50,7 +50,8 @@ def die_with_parent() -> None:
 
 def set_rlimits(limits: dict[str, Any]) -> None:
     """Address space, CPU seconds (SIGXCPU, then SIGKILL 2 s later), file size, no core."""
-    resource.setrlimit(resource.RLIMIT_AS, (limits["as_bytes"], limits["as_bytes"]))
+    if limits["as_bytes"] is not None:  # None: a GPU is shown (SandboxLimits.devices)
+        resource.setrlimit(resource.RLIMIT_AS, (limits["as_bytes"], limits["as_bytes"]))
     cpu = limits["cpu_seconds"]
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize_bytes"], limits["fsize_bytes"]))
@@ -181,6 +182,15 @@ def check_readable(paths: list[str]) -> None:
             )
 
 
+def show_gpu(config: dict[str, Any]) -> None:
+    """With device files shown (a GPU's), the machine's ``CUDA_VISIBLE_DEVICES`` (or none)
+    instead of the empty one every child starts with."""
+    if config.get("devices"):
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        if config.get("cuda_visible_devices") is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = config["cuda_visible_devices"]
+
+
 def enter_sandbox(
     config: dict[str, Any], *, event_fd: int, base: Path
 ) -> tuple[list[str], set[str]]:
@@ -189,6 +199,7 @@ def enter_sandbox(
     die_with_parent()
     os.umask(0o022)
     set_rlimits(config["rlimits"])
+    show_gpu(config)
     drop = config.get("drop")
     if not drop:
         return [], set()

@@ -87,6 +87,8 @@ class ViewPlan:
     """Size of the private ``/tmp``."""
     passwd: tuple[tuple[str, int, int], ...]
     """(name, uid, gid) of the users ``/etc/passwd`` lists."""
+    devices: tuple[Path, ...] = ()
+    """More device files (or folders of them) under ``/dev`` to show: a GPU's."""
 
 
 def is_under(path: Path, folder: Path) -> bool:
@@ -191,7 +193,20 @@ def plan_view(
         writable=(workspace / "home", workspace / "results"),
         tmp_bytes=int(config.get("tmp_bytes", 16 << 20)),
         passwd=(("root", 0, 0), ("sandbox", uid, gid)),
+        devices=tuple(_devices(config.get("devices", ()))),
     )
+
+
+def _devices(paths: Sequence[str]) -> list[Path]:
+    """The device files asked for that exist, directly under ``/dev`` or in a folder there."""
+    found = []
+    for text in paths:
+        path = Path(os.path.normpath(text))
+        if path.parent != Path("/dev") or path.name in DEVICES or path.name in DEVICE_LINKS:
+            continue
+        if os.path.lexists(path) and not path.is_symlink():
+            found.append(path)
+    return found
 
 
 def _make_place(root: Path, path: Path, *, is_dir: bool) -> Path:
@@ -205,12 +220,18 @@ def _make_place(root: Path, path: Path, *, is_dir: bool) -> Path:
     return target
 
 
-def _populate_dev(root: Path) -> None:
+def _populate_dev(root: Path, devices: Sequence[Path] = ()) -> None:
     dev = root / "dev"
     dev.mkdir(mode=0o755)
     for name in DEVICES:
         (dev / name).touch(mode=0o666)
         mounts.bind(Path("/dev", name), dev / name, recursive=False)
+    for path in devices:  # a GPU's, when asked for: read-write, as the devices above
+        if path.is_dir():
+            (dev / path.name).mkdir(mode=0o755)
+        else:
+            (dev / path.name).touch(mode=0o666)
+        mounts.bind(path, dev / path.name, recursive=path.is_dir())
     for name, text in DEVICE_LINKS.items():
         (dev / name).symlink_to(text)
 
@@ -259,7 +280,7 @@ def enter_view(plan: ViewPlan, *, stage: Path, new_proc: bool) -> None:
     for path in (plan.workspace, *plan.writable):
         _make_place(root, path, is_dir=True)
     mounts.bind(plan.workspace, root / plan.workspace.relative_to("/"), recursive=False)
-    _populate_dev(root)
+    _populate_dev(root, plan.devices)
     _populate_etc(root, plan)
     (root / "proc").mkdir(mode=0o555)
     flags = mounts.MS_NOSUID | mounts.MS_NODEV | mounts.MS_NOEXEC

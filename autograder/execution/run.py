@@ -27,7 +27,7 @@ from autograder.config import GraderConfig
 from autograder.execution.settings import ExecuteSettings
 from autograder.outcome import GradingStatus
 from autograder.probe_plan import EXECUTE_PROBE_MODULES
-from autograder.sandbox import ProbeCall, ProbeResult, SandboxLimits, run_probes
+from autograder.sandbox import ProbeCall, ProbeResult, SandboxLimits, gpu_devices, run_probes
 from autograder.training_data import data_dirs
 
 EXECUTE_ID = "execute"
@@ -91,10 +91,11 @@ def execution_limits(
     limits: SandboxLimits, settings: ExecuteSettings, data_dir: str | None
 ) -> SandboxLimits:
     """The checks' limits, resized for the notebook: its memory, CPU time and total budget,
-    and the data folder shown read-only."""
+    the data folder shown read-only, and the machine's GPU (device auto or cuda), if any."""
     shown = (*limits.read_only_paths, data_dir) if data_dir else limits.read_only_paths
     return replace(
         limits,
+        devices=gpu_devices() if settings.device != "cpu" else (),
         memory_mb=settings.memory_mb,
         cpu_seconds=int(2 * settings.budget) + 120,
         total_budget_s=limits.import_budget_s + settings.budget + GRACE_S,

@@ -17,6 +17,7 @@ from .model import (
     SandboxError,
     SandboxLimits,
     Status,
+    gpu_devices,
 )
 from .process import Launcher
 from .runner import run_probes
@@ -32,5 +33,6 @@ __all__ = [
     "SandboxError",
     "SandboxLimits",
     "Status",
+    "gpu_devices",
     "run_probes",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -179,6 +180,11 @@ class SandboxLimits:
     (the grader's own code, the reference solution, the project's dist-info)."""
     read_only_paths: tuple[str, ...] = ()
     """Host folders or files the child may read (data a probe needs), at their usual paths."""
+    devices: tuple[str, ...] = ()
+    """Device files under ``/dev`` shown to the child besides null, zero, random and urandom:
+    a GPU's (``gpu_devices()``). With any, the child keeps the machine's
+    ``CUDA_VISIBLE_DEVICES`` (else it gets an empty one) and has no address-space limit (a CUDA
+    context maps far more address space than it uses; docs/execution.md)."""
     tmp_mb: int = 16
     """Size of the child's private ``/tmp`` (memory: a tmpfs counts against the machine)."""
     max_json_bytes: int = 1 << 20
@@ -192,3 +198,13 @@ class SandboxLimits:
     them all: this bounds its memory whatever the child writes)."""
     output_tail_bytes: int = 4096
     """How much of a call's printed output the parent keeps."""
+
+
+GPU_DEVICE_PATTERNS = ("nvidia[0-9]*", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-caps")
+"""NVIDIA's device files (and folder) under ``/dev`` that CUDA opens."""
+
+
+def gpu_devices(dev: Path = Path("/dev")) -> tuple[str, ...]:
+    """The GPU device files of this machine (none without an NVIDIA GPU and its driver)."""
+    found = {str(p) for pattern in GPU_DEVICE_PATTERNS for p in dev.glob(pattern)}
+    return tuple(sorted(found)) if any("nvidiactl" in p for p in found) else ()

@@ -137,7 +137,7 @@ def _sandbox_config(limits: SandboxLimits) -> dict:
         hide = tuple(str(p) for p in [*project, Path(tempfile.gettempdir()).resolve()])
     return {
         "rlimits": {
-            "as_bytes": limits.memory_mb << 20,
+            "as_bytes": None if limits.devices else limits.memory_mb << 20,
             "cpu_seconds": limits.cpu_seconds,
             "fsize_bytes": limits.file_size_mb << 20,
             "nproc": limits.nproc,
@@ -147,5 +147,7 @@ def _sandbox_config(limits: SandboxLimits) -> dict:
         "hide": [str(Path(p).resolve()) for p in hide],
         "hide_packages": list(limits.hide_packages),
         "read_only": [str(Path(p).resolve()) for p in limits.read_only_paths],
+        "devices": list(limits.devices),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "tmp_bytes": limits.tmp_mb << 20,
     }

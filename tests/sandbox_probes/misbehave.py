@@ -46,6 +46,14 @@ def environ(module: types.ModuleType) -> ProbeOutput:
     return {"environ": dict(os.environ), "sys_path": sys.path, "flags": str(sys.flags)}, {}
 
 
+@probe("address_space")
+def address_space(module: types.ModuleType) -> ProbeOutput:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return {"limited": soft != resource.RLIM_INFINITY}, {}
+
+
 @probe("import_module")
 def import_module(module: types.ModuleType, *, name: str) -> ProbeOutput:
     __import__(name)
