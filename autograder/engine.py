@@ -114,7 +114,7 @@ def check_questions(questions: Sequence[str] | None) -> None:
 def _select(rubric: Rubric, *, public_only: bool, questions: Sequence[str] | None) -> list[Check]:
     return [
         c
-        for c in REGISTRY
+        for c in rubric.enabled(REGISTRY)
         if (not questions or c.question in questions)
         and (not public_only or rubric.line(c).visibility == "visible")
     ]
@@ -139,16 +139,16 @@ class Probed:
     """Wall time of extraction and probes."""
 
 
-def cases_for(checks: Sequence[Check]) -> set[str]:
+def cases_for(checks: Sequence[Check], universe: Sequence[Check] = REGISTRY) -> set[str]:
     """The probe cases the checks read, with what deciding their stand-ins needs: the stand-in
     variants of cases of questions that depend on others, and the cases of every check of those
-    other questions."""
+    other questions (of ``universe``: the checks the rubric does not turn off)."""
     cases = {case for c in checks for case in c.cases}
     depends = {d for c in checks for d in BY_NUMBER[c.question].depends}
     for c in checks:
         if BY_NUMBER[c.question].depends:
             cases |= {standin_id(case) for case in c.cases}
-    return cases | {case for c in REGISTRY if c.question in depends for case in c.cases}
+    return cases | {case for c in universe if c.question in depends for case in c.cases}
 
 
 def probe_submission(
@@ -216,12 +216,13 @@ def judge(
     probed: Probed, checks: Sequence[Check], *, rubric: Rubric, goldens: Goldens
 ) -> list[CheckResult]:
     """Run the checks on the probes' results. Questions that others depend on are judged first
-    (every check of theirs, selected or not), to decide where stand-ins replace them."""
+    (every check of theirs the rubric does not turn off, selected or not), to decide where
+    stand-ins replace them."""
     ctx = CheckContext(results=probed.results, goldens=goldens)
     depends = {d for c in checks for d in BY_NUMBER[c.question].depends}
     failed = {
         c.question
-        for c in REGISTRY
+        for c in rubric.enabled(REGISTRY)
         if c.question in depends and not run_check(c, ctx, points=0.0, visibility="").passed
     }
     ctx = replace(ctx, failed_questions=frozenset(failed))
@@ -307,7 +308,11 @@ def grade_submission(
         goldens = load_goldens(config.goldens)
         report.extra["goldens"] = goldens.digest
         probed = probe_submission(
-            path, goldens=goldens, cases=cases_for(selected), config=config, execute=execute
+            path,
+            goldens=goldens,
+            cases=cases_for(selected, rubric.enabled(REGISTRY)),
+            config=config,
+            execute=execute,
         )
         assess(report, probed, selected, rubric=rubric, goldens=goldens, execute=execute)
     except Exception as error:  # noqa: BLE001 - whatever happens, results.json is written

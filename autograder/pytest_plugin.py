@@ -84,17 +84,22 @@ class Grading:
         self.rubric.validate(REGISTRY)
         self.goldens = load_goldens(self.config.goldens)
         visible = lambda c: self.rubric.line(c).visibility == "visible"  # noqa: E731
-        return [c for c in REGISTRY if not self.public_only or visible(c)]
+        return [c for c in self.rubric.enabled(REGISTRY) if not self.public_only or visible(c)]
 
     def result(self, check: Check) -> CheckResult | None:
         """The check's verdict; the probes of every selected check run on the first call."""
         if self.results is None:
+            from autograder.checks import REGISTRY
             from autograder.engine import cases_for, judge, probe_submission
             from autograder.outcome import GradingStatus
 
             checks = self.selected or [check]
+            universe = self.rubric.enabled(REGISTRY)
             probed = probe_submission(
-                self.path, goldens=self.goldens, cases=cases_for(checks), config=self.config
+                self.path,
+                goldens=self.goldens,
+                cases=cases_for(checks, universe),
+                config=self.config,
             )
             self.results = {}
             if probed.status is GradingStatus.UNREADABLE:

@@ -21,6 +21,9 @@ class RubricLine:
     """Points the check is worth."""
     visibility: str
     """Gradescope visibility."""
+    enabled: bool = True
+    """False (``enabled = false``): the check is not run, shown nor counted, and its probes
+    are not sent (a course that grades without the training checks, say)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ class Rubric:
 
     def line(self, check: Check) -> RubricLine:
         return self.lines[check.id]
+
+    def enabled(self, checks: list[Check]) -> list[Check]:
+        """The checks of ``checks`` the rubric does not turn off, in their order."""
+        return [c for c in checks if self.lines[c.id].enabled]
 
     def validate(self, checks: list[Check]) -> None:
         """Every check has a line and every line names a check (a typo is an error)."""
@@ -61,7 +68,10 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
             raise ValueError(f"rubric {path}: {check_id} has invalid points {points!r}")
         if visibility not in VISIBILITIES:
             raise ValueError(f"rubric {path}: {check_id} has invalid visibility {visibility!r}")
-        lines[check_id] = RubricLine(float(points), visibility)
+        enabled = entry.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ValueError(f"rubric {path}: {check_id} has invalid enabled {enabled!r}")
+        lines[check_id] = RubricLine(float(points), visibility, enabled)
     budgets = _budgets(data.get("budgets", {}), path)
     return Rubric(title=data.get("title", "Autograder"), lines=lines, budgets=budgets)
 

@@ -10,7 +10,9 @@ import nbformat
 import pytest
 
 from autograder import engine
+from autograder.checks import REGISTRY
 from autograder.cli import main as cli_main
+from autograder.config import GraderConfig
 from autograder.engine import grade_submission
 from autograder.examples import EXAMPLES, apply_example_to_notebook, colab_style
 from autograder.goldens import GOLDENS_DIR
@@ -234,3 +236,29 @@ def test_the_template_gets_no_note_about_names_its_stubs_leave_unset():
     from autograder.extract import extract_submission
 
     assert extraction_notes(extract_submission(TEMPLATE)) == []
+
+
+def test_a_check_the_rubric_turns_off_is_neither_run_nor_shown(tmp_path, monkeypatch):
+    """``enabled = false`` on the three training checks: they are not in the report, the
+    maximum drops by their points, and no training probe is sent to the child."""
+    trains = [c.id for c in REGISTRY if c.id.endswith("/trains")]
+    assert len(trains) == 3
+    text = DEFAULT_RUBRIC.read_text()
+    for check_id in trains:
+        text = text.replace(f'"{check_id}" = {{', f'"{check_id}" = {{ enabled = false,')
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(text)
+    sent: list[str] = []
+    real = engine.run_probes
+
+    def spy(source, calls, **kwargs):
+        sent.extend(c.id for c in calls)
+        return real(source, calls, **kwargs)
+
+    monkeypatch.setattr(engine, "run_probes", spy)
+    config = GraderConfig().with_options(rubric=rubric)
+    report = grade_submission(SOLUTION, out_dir=tmp_path / "out", config=config)
+    assert report.score == report.max_score == TOTAL - _points(*trains)
+    assert not {c.check_id for c in report.checks} & set(trains)
+    assert sent and not [i for i in sent if i.startswith("train")]
+    assert "trains" not in (tmp_path / "out" / "feedback.md").read_text()

@@ -84,6 +84,7 @@ def test_default_rubric_covers_every_check():
         ('[checks]\n"2.2.1/x" = { points = -1 }', "invalid points"),
         ('[checks]\n"2.2.1/x" = { visibility = "secret" }', "invalid visibility"),
         ("not toml = = 1", "cannot read rubric"),
+        ('[checks]\n"2.2.1/x" = { enabled = "no" }', "invalid enabled"),
     ],
 )
 def test_bad_rubric_is_rejected_with_a_message(tmp_path, text, message):

@@ -51,7 +51,7 @@ class GradingSetup:
     goldens: Goldens
     """The goldens."""
     checks: tuple[Check, ...]
-    """Every registered check, in rubric order."""
+    """Every registered check the rubric does not turn off, in registry order."""
     cases: frozenset[str]
     """The probe cases the checks read."""
 
@@ -62,14 +62,14 @@ class GradingSetup:
 
         rubric = load_rubric(config.rubric)
         rubric.validate(REGISTRY)
-        checks = tuple(REGISTRY)
+        checks = tuple(rubric.enabled(REGISTRY))
         return cls(
             config=config,
             rubric=rubric,
             rubric_hash=file_hash(Path(config.rubric)),
             goldens=load_goldens(config.goldens),
             checks=checks,
-            cases=frozenset(cases_for(checks)),
+            cases=frozenset(cases_for(checks, checks)),
         )
 
 

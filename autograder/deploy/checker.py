@@ -55,7 +55,7 @@ def build_student_checker(
     """Write the checker wheel into ``out_dir``; ValueError when the rubric does not fit."""
     rubric = load_rubric(rubric_path)
     rubric.validate(REGISTRY)
-    visible = [c for c in REGISTRY if rubric.line(c).visibility == "visible"]
+    visible = [c for c in rubric.enabled(REGISTRY) if rubric.line(c).visibility == "visible"]
     keep = {c.id for c in visible}
     files: dict[str, bytes] = {}
     removed: list[str] = []

@@ -161,7 +161,7 @@ def visible_rubric(rubric: Rubric) -> str:
         "[checks]",
     ]
     for check_id, line in rubric.lines.items():
-        if line.visibility == "visible":
+        if line.visibility == "visible" and line.enabled:
             lines.append(f'"{check_id}" = {{ points = {line.points!r}, visibility = "visible" }}')
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # our own invariant: the file parses

@@ -93,7 +93,7 @@ def build_autograder(
     """Write the Gradescope zip to ``out``; ValueError when the rubric does not fit the checks."""
     rubric = load_rubric(rubric_path)
     rubric.validate(REGISTRY)
-    visible = [c for c in REGISTRY if rubric.line(c).visibility == "visible"]
+    visible = [c for c in rubric.enabled(REGISTRY) if rubric.line(c).visibility == "visible"]
     public = public_cases(visible)
     spec = grader_wheel_spec()
     info = f"{spec.stem}.dist-info"
