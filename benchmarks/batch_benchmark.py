@@ -2,18 +2,21 @@
 """Throughput and peak memory of `python grade.py batch` with --jobs 1 and 2.
 
     python benchmarks/batch_benchmark.py [--copies 3] [--jobs 1 2] [--repeat 3] [--fresh]
+        [--no-training]
 
 The class is every example submission (the solution, the template, the wrong-* fixtures),
 ``--copies`` times, each copy made distinct by a markdown cell (so the cache cannot share them).
 Each measured run is a fresh `grade.py batch` into an empty output folder, ``--repeat`` times
 per job count (the median is printed too); ``--fresh`` passes ``--no-fork-server`` (a fresh
-interpreter per child, as before the fork server). While a run goes, every 20 ms, the sum of
-the resident set sizes of the batch and all its descendants (workers, fork servers, sandbox
-children: pages they share, torch's above all, count once per process) and, every second, the
-sum of their proportional set sizes (PSS: a shared page's size divided among the processes that
-map it, so the machine's real footprint) and the load average (1 minute) are sampled. Then, on
-the last output folder: a rerun with nothing changed, and a rerun after a change of points in
-the rubric (judged from the cached probes, no student code). Numbers go in docs/benchmarks.md.
+interpreter per child, as before the fork server); ``--no-training`` grades with the course's
+rubric with the three training checks turned off (``enabled = false``). While a run goes, every
+20 ms, the sum of the resident set sizes of the batch and all its descendants (workers, fork
+servers, sandbox children: pages they share, torch's above all, count once per process) and,
+every second, the sum of their proportional set sizes (PSS: a shared page's size divided among
+the processes that map it, so the machine's real footprint) and the load average (1 minute) are
+sampled. Then, on the last output folder: a rerun with nothing changed, and a rerun after a
+change of points in the rubric (judged from the cached probes, no student code). Numbers go in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -120,11 +123,28 @@ def run(command: list[str]) -> dict[str, float]:
     }
 
 
-def changed_rubric(folder: Path) -> Path:
-    data = tomllib.loads((ROOT / "autograder" / "rubric.toml").read_text())
+RUBRIC = ROOT / "autograder" / "rubric.toml"
+
+
+def no_training_rubric(folder: Path) -> Path:
+    """The course's rubric with the three training checks turned off (``enabled = false``)."""
+    text = RUBRIC.read_text()
+    for check in tomllib.loads(text)["checks"]:
+        if check.endswith("/trains"):
+            text = text.replace(f'"{check}" = {{', f'"{check}" = {{ enabled = false,')
+    path = folder / "no-training.toml"
+    path.write_text(text)
+    return path
+
+
+def changed_rubric(folder: Path, base: Path) -> Path:
+    """``base`` with every check's points doubled (the same checks on, made visible)."""
+    data = tomllib.loads(base.read_text())
     lines = [f'title = "{data["title"]}"', "[checks]"]
     for check, line in data["checks"].items():
-        lines.append(f'"{check}" = {{ points = {line["points"] * 2}, visibility = "visible" }}')
+        on = "true" if line.get("enabled", True) else "false"
+        points = line["points"] * 2
+        lines.append(f'"{check}" = {{ points = {points}, visibility = "visible", enabled = {on} }}')
     path = folder / "rubric.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -136,6 +156,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=1, help="runs per job count")
     parser.add_argument("--fresh", action="store_true", help="no fork server (--no-fork-server)")
+    parser.add_argument(
+        "--no-training", action="store_true", help="the rubric with the training checks off"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "class"
@@ -143,6 +166,8 @@ def main() -> int:
         count = make_class(source, args.copies)
         batch = [sys.executable, str(ROOT / "grade.py"), "batch", str(source), "--quiet"]
         batch += ["--no-fork-server"] if args.fresh else []
+        base = no_training_rubric(Path(tmp)) if args.no_training else RUBRIC
+        batch += ["--rubric", str(base)] if args.no_training else []
         out = None
         for jobs in args.jobs:
             rates = []
@@ -160,7 +185,7 @@ def main() -> int:
                 print(f"--jobs {jobs}: median {statistics.median(rates):.1f} per minute")
         m = run([*batch, "--out", str(out)])
         print(f"rerun, nothing changed: {m['wall']:.1f} s, peak {m['rss']:.0f} MB")
-        rubric = changed_rubric(Path(tmp))
+        rubric = changed_rubric(Path(tmp), base)
         m = run([*batch, "--out", str(out), "--rubric", str(rubric)])
         print(f"rerun after a rubric change (from cached probes): {m['wall']:.1f} s")
     return 0
