@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import outcome
 from autograder import report as R
 from autograder.checks import base
 from autograder.checks.base import Blocked, CheckResult
@@ -28,6 +27,7 @@ from autograder.extract import Location
 from autograder.extract.model import Dropped
 from autograder.outcome import (
     BrokenCellNote,
+    DroppedStatementNote,
     GradingReport,
     GradingStatus,
     StoppedNote,
@@ -62,11 +62,10 @@ PROBE_ERRORS = [
     (ErrorKind.PROTOCOL, None, "the grading process was disturbed (`bad *x*`)"),
     (ErrorKind.INVALID_RESULT, None, "its answer could not be read (`bad *x*`)"),
 ]
-if hasattr(ErrorKind, "DEFINITION"):
-    PROBE_ERRORS += [
-        (ErrorKind.DEFINITION, LOC, "`bad *x*` (cell 18, line 28)"),
-        (ErrorKind.DEFINITION, None, "`bad *x*`"),
-    ]
+PROBE_ERRORS += [
+    (ErrorKind.DEFINITION, LOC, "`bad *x*` (cell 18, line 28)"),
+    (ErrorKind.DEFINITION, None, "`bad *x*`"),
+]
 
 
 @pytest.mark.parametrize(("kind", "location", "words"), PROBE_ERRORS)
@@ -151,15 +150,20 @@ def test_each_kind_of_note_is_worded():
         R.describe_note("a note of no kind")
 
 
-@pytest.mark.skipif(
-    not hasattr(outcome, "DroppedStatementNote"), reason="DroppedStatementNote not in this tree"
-)
 def test_a_dropped_statement_note_is_worded():
-    note = outcome.DroppedStatementNote
+    note = DroppedStatementNote
     error = _error(ErrorKind.TIMEOUT, TOP, "took more than 60 s to import")
     assert R.describe_note(note("while True: pass", ("x", "y"), error)) == (
         "cell 4, line 2: `while True: pass` stopped the notebook's import (`took more than 60 s "
         "to import`), so the grader left it out and graded the rest; `x`, `y` could not be graded"
+    )
+    assert R.describe_note(note("x, y = f()", ("x", "y"), error, ("y",))) == (
+        "cell 4, line 2: `x, y = f()` stopped the notebook's import (`took more than 60 s to "
+        "import`), so the grader left it out and graded the rest; `x` could not be graded; the "
+        "earlier definition of `y` was graded instead"
+    )
+    assert R.describe_note(note("y = f()", ("y",), error, ("y",))).endswith(
+        "graded the rest; the earlier definition of `y` was graded instead"
     )
     error = _error(ErrorKind.CRASH, None, "the process exited")
     assert R.describe_note(note("exit()", (), error)) == (
@@ -719,3 +723,235 @@ def test_an_import_error_is_read_and_validated(tmp_path):
         read(b"[]")
     with pytest.raises(TransportError, match="no type or message"):
         read(b'{"error": {"type": "E"}}')
+
+
+# --- the notebook's execution, in words ---------------------------------------------------------
+
+RUN = dict(
+    profile="smoke",
+    device="cpu",
+    cell=4,
+    ename="ValueError",
+    evalue="bad *x*",
+    message="no *kernel*",
+    cells_run=3,
+    code_cells=9,
+    seconds=12.4,
+    cell_timeout_s=60.0,
+    budget_s=600.0,
+)
+RAN = "3 of 9 code cells ran"
+ENDS = [
+    ("completed", {}, "**Every cell ran** (9 code cells, 12 s)."),
+    ("cell_error", {}, f"**Stopped at cell 5** with `ValueError: bad *x*` ({RAN})."),
+    (
+        "cell_error",
+        {"cell": None},
+        f"**Stopped at the parameters cell** with `ValueError: bad *x*` ({RAN}).",
+    ),
+    ("cell_timeout", {}, f"**Stopped at cell 5**: it ran longer than 60 s ({RAN})."),
+    ("budget", {}, f"**Stopped at cell 5**: the run's 600 s ran out ({RAN})."),
+    (
+        "dead_kernel",
+        {"exit_status": 137},
+        f"**The kernel died in cell 5** (exit status 137; {RAN}).",
+    ),
+    ("dead_kernel", {}, f"**The kernel died in cell 5** (no exit status; {RAN})."),
+    (
+        "dead_kernel",
+        {"exit_signal": "SIGKILL", "exit_status": 1},
+        "**The kernel died in cell 5** (killed by SIGKILL, most likely for using too much "
+        f"memory; {RAN}).",
+    ),
+    (
+        "dead_kernel",
+        {"exit_signal": "SIGSEGV"},
+        f"**The kernel died in cell 5** (killed by `SIGSEGV`; {RAN}).",
+    ),
+    ("kernel_failed", {}, "**The kernel did not start**: `no *kernel*`."),
+    ("unreadable", {}, "**The notebook could not be read**: `no *kernel*`."),
+    ("sandbox", {}, "**The grader stopped the run**: `no *kernel*`."),
+]
+
+
+def _execution(end: str = "completed", **changes):
+    from autograder.execution.model import Execution, ExecutionEnd
+
+    return Execution(**{**RUN, "end": ExecutionEnd(end), **changes})
+
+
+@pytest.mark.parametrize(("end", "changes", "words"), ENDS)
+def test_each_end_of_an_execution_is_worded(end, changes, words):
+    assert R.describe_execution_end(_execution(end, **changes)) == words
+
+
+def _losses():
+    from autograder.execution.model import LossReading
+
+    return (
+        LossReading("scaling", "run a", 1.23456, 1.0, 1.5, 3),
+        LossReading("scaling", "b", 2.0, 0.5, 1.5, 5),
+        LossReading("scaling", "c", 0.25, 0.5, 1.5, 2),
+        LossReading("scaling", "d", 0.5),
+    )
+
+
+EXECUTION_FULL = """\
+Your notebook was run from top to bottom in the grader's sandbox (profile `smoke`, device `cpu`, \
+the course's data; at most 60 s per cell, 600 s in all). This informs the course staff and earns \
+no points.
+
+- **Every cell ran** (9 code cells, 12 s).
+- Figures: 1 of the handout's 3 saved; missing: `b.png`, `c *x*.png`.
+- No cell is tagged `parameters`: the grader's parameters went first, and the notebook's own \
+assignments may have replaced them.
+- The executed notebook was too large: its images were dropped.
+
+Lowest validation losses your notebook printed (a scaling run's last):
+
+| run | printed loss | reference (smoke, the course's data, 5 runs) | |
+|---|---|---|---|
+| run a | 1.2346 | 1.0000-1.5000 | within |
+| b | 2.0000 | 0.5000-1.5000 | above (worse) |
+| c | 0.2500 | 0.5000-1.5000 | below (better) |
+| d | 0.5000 | - | no range |
+
+(Smoke-profile numbers test the code on little data: they are no results.)"""
+
+
+def _full_execution():
+    from autograder.execution.model import FigureFile
+
+    return _execution(
+        figures=(FigureFile("a.png", 10), FigureFile("b.png", 0)),
+        expected_figures=("a.png", "b.png", "c *x*.png"),
+        losses=_losses(),
+        data_source="official",
+        parameters_cell="none",
+        dropped="images",
+    )
+
+
+def test_an_execution_is_described_in_full():
+    e = _full_execution()
+    assert "\n".join(R.describe_execution(e)) == EXECUTION_FULL
+    assert R.execution_line(e) == (
+        "execution (smoke, no points): Every cell ran (9 code cells, 12 s). Figures 1/3; losses: "
+        "1 within the reference's range, 1 above, 1 below"
+    )
+
+
+def test_a_plain_execution_says_only_what_it_has():
+    from autograder.execution.model import FigureFile
+
+    e = _execution("budget", profile="full", data_source="weird", parameters_cell="tag")
+    assert R.describe_execution(e) == [
+        "Your notebook was run from top to bottom in the grader's sandbox (profile `full`, device "
+        "`cpu`; at most 60 s per cell, 600 s in all). This informs the course staff and earns no "
+        "points.",
+        "",
+        f"- **Stopped at cell 5**: the run's 600 s ran out ({RAN}).",
+        "- Figures: 0 of the handout's 0 saved.",
+    ]
+    assert R.execution_line(e) == (
+        f"execution (full, no points): Stopped at cell 5: the run's 600 s ran out ({RAN}). "
+        "Figures 0/0"
+    )
+    e = _execution(
+        profile="full",
+        losses=_losses()[:1],
+        expected_figures=("a.png",),
+        figures=(FigureFile("a.png", 3),),
+    )
+    assert R.describe_execution(e)[3:] == [
+        "- Figures: 1 of the handout's 1 saved.",
+        "",
+        "Lowest validation losses your notebook printed (a scaling run's last):",
+        "",
+        "| run | printed loss | reference | |",
+        "|---|---|---|---|",
+        "| run a | 1.2346 | 1.0000-1.5000 | within |",
+    ]
+    offline = R.describe_execution(_execution(profile="full", data_source="offline"))
+    assert offline[0].startswith(
+        "Your notebook was run from top to bottom in the grader's sandbox (profile `full`, device "
+        "`cpu`, the offline data; at most"
+    )
+
+
+def test_the_reports_carry_the_execution():
+    e = _full_execution()
+    report = _report(execution=e)
+    feedback = R.render_feedback(report)
+    assert feedback.endswith("\n\n## Notebook execution (no points)\n\n" + EXECUTION_FULL + "\n")
+    terminal = R.render_terminal(report).splitlines()
+    assert terminal[-2:] == [R.execution_line(e), "score: 2/4 (public checks only)"]
+    assert R.render_gradescope(report)["extra_data"]["execution"] == e.to_json()
+    assert "execution" not in R.render_gradescope(_report())["extra_data"]
+
+
+# --- the engine's probe phase: what goes to the sandbox and what comes back as notes ------------
+
+
+def test_probe_module_sends_the_plan_and_notes_what_stopped(monkeypatch):
+    import time
+
+    from autograder import engine
+    from autograder.child.definitions import statements
+    from autograder.config import GraderConfig
+    from autograder.extract import extract_submission
+    from autograder.goldens import load_goldens
+    from autograder.probe_plan import PROBE_MODULES
+    from autograder.rubric import load_rubric
+    from autograder.sandbox import DroppedStatement, ProbeResult
+    from tests.inprocess import SOLUTION
+
+    module = extract_submission(SOLUTION)
+    last = statements(module.source)[-1]
+    earlier = next(n for s in statements(module.source)[:-1] for n in s.binds)
+    config, goldens = GraderConfig(), load_goldens()
+    seen = {}
+
+    def result(case, question, kind):
+        error = None if kind is None else ProbeError("T", f"{kind} in {case}", None, kind)
+        status = {None: "ok", ErrorKind.EXCEPTION: "error"}.get(kind, "timeout")
+        return ProbeResult(case, question, status, {}, {}, error, 0.5)
+
+    stops = ProbeError("Timeout", "took too long", TOP, ErrorKind.TIMEOUT)
+    dropped = DroppedStatement(last.index, last.lineno, "x = f()", (earlier, "new_name"), stops)
+    found = [
+        result("sdpa_3d", "2.2.1", ErrorKind.TIMEOUT),
+        result("sdpa_3d", "2.2.1", ErrorKind.TIMEOUT),
+        result("sdpa_2d", "2.2.1", ErrorKind.CRASH),
+        result("causal", "2.2.2", ErrorKind.EXCEPTION),
+        result("mha", "2.3.4", ErrorKind.OUT_OF_MEMORY),
+        result("decoder", "2.3.1", None),
+    ]
+
+    def fake(source, calls, **kwargs):
+        seen.update(kwargs, source=source, calls=[c.id for c in calls])
+        kwargs["dropped"].append(dropped)
+        return found
+
+    monkeypatch.setattr(engine, "run_probes", fake)
+    started = time.perf_counter() - 1000
+    cases = {"sdpa_3d", "causal"}
+    probed = engine.probe_module(
+        module, "nb.ipynb", goldens=goldens, cases=cases, config=config, started=started
+    )
+    assert seen["source"] == module.source and set(seen["calls"]) == cases
+    assert seen["probe_modules"] == PROBE_MODULES and seen["locate"] == module.locate
+    assert seen["limits"] == config.sandbox_limits() and seen["launcher"] is config.launcher
+    assert seen["budgets"] == load_rubric(config.rubric).budgets
+    assert (probed.submission, probed.status, probed.problem) == ("nb.ipynb", "graded", "")
+    assert probed.results == {r.id: r for r in found}
+    assert probed.seconds >= 1000
+    assert probed.notes == (
+        *engine.extraction_notes(module),
+        DroppedStatementNote("x = f()", (earlier, "new_name"), stops, (earlier,)),
+        StoppedNote("2.2.1", found[0].error),
+        StoppedNote("2.2.1", found[2].error),
+        StoppedNote("2.3.4", found[4].error),
+    )
+    again = engine.probe_module(module, "nb.ipynb", goldens=goldens, cases=cases, config=config)
+    assert 0 <= again.seconds < 1000
