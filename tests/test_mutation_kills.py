@@ -955,3 +955,185 @@ def test_probe_module_sends_the_plan_and_notes_what_stopped(monkeypatch):
     )
     again = engine.probe_module(module, "nb.ipynb", goldens=goldens, cases=cases, config=config)
     assert 0 <= again.seconds < 1000
+
+
+# --- second round: what the first mutation run still found --------------------------------------
+
+
+def test_a_check_output_names_every_definition_replaced():
+    result = _result(question="2.4.2", substituted=("2.2.1", "2.4.2"))
+    assert R.check_output(result).endswith(
+        "(Graded with the course's `ScaledDotAttention` (2.2.1), `find_optimal_params` (2.4.2), "
+        "`fit_linear_log` (2.4.2) in place of yours, so that this question is judged on its own "
+        "code.)"
+    )
+
+
+def test_feedback_explains_a_pass_that_has_something_to_say():
+    checks = [
+        _result(check_id="a", passed=True, score=2.0, title="quiet"),
+        _result(check_id="b", passed=True, score=2.0, title="with a note", message="a *note*"),
+        _result(
+            check_id="c",
+            question="2.2.2",
+            passed=True,
+            score=2.0,
+            title="stand-in",
+            substituted=("2.2.1",),
+        ),
+    ]
+    lines = R.render_feedback(_report(checks=checks, notes=[], diagnoses=[])).splitlines()
+    assert lines[lines.index("- **PASS** quiet (2/2)") + 1] == "- **PASS** with a note (2/2)"
+    assert lines[lines.index("- **PASS** with a note (2/2)") + 1] == "  a *note*"
+    after = lines[lines.index("- **PASS** stand-in (2/2)") + 1 :]
+    assert after[:2] == ["  passed", "  "] and after[2].startswith("  (Graded with the course's")
+
+
+def test_a_report_with_only_visible_checks_has_no_hidden_total():
+    checks = [_result(passed=True, score=1.0, max_score=3.0)]
+    summary = R.summary_text(_report(checks=checks, notes=[]))
+    assert summary == "Public checks: 1/3 points now."
+
+
+def test_results_json_keeps_four_decimals_and_the_version():
+    from autograder import __version__
+
+    checks = [_result(passed=True, score=1 / 3, max_score=1 / 3)]
+    rendered = R.render_gradescope(_report(checks=checks))
+    assert rendered["score"] == 0.3333
+    assert rendered["extra_data"]["grader_version"] == __version__
+
+
+def test_write_reports_shows_hidden_checks_unless_asked_not_to(tmp_path):
+    R.write_reports(_report(), tmp_path)
+    assert (tmp_path / "feedback.md").read_text() == R.render_feedback(_report())
+    assert "first position" in (tmp_path / "feedback.md").read_text()
+
+
+def _refused(message: str):
+    return pytest.raises(TransportError, match=f"^{re.escape(message)}$")
+
+
+def test_each_refusal_says_exactly_what_is_wrong(tmp_path):
+    cases = [
+        (_ok(status="error", error=[1]), "the record's error is not an object"),
+        (_ok(status="error", error={"type": "E"}), "the record's error has no type or message"),
+        (
+            _ok(status="error", error={"type": "E", "message": "m", "lineno": 1.5}),
+            "the record's error has a line number that is not an integer",
+        ),
+        (
+            _ok(status="s" * 50),
+            f"the record's status '{'s' * 40}' is not one of ('ok', 'error', 'oom')",
+        ),
+        (_ok(data=None), "the record's data is not an object"),
+        (
+            {**_ok(), "arrays": {}},
+            "the record's array list is not a list of at most 256 names",
+        ),
+        (_ok(["a" * 100]), f"the record names an invalid array '{'a' * 70}'"),
+        (b"{", "0.json is not valid JSON (JSONDecodeError)"),
+        (b'"\xff"', "0.json is not valid JSON (UnicodeDecodeError)"),
+    ]
+    for record, message in cases:
+        with _refused(message):
+            _read(_folder(tmp_path, record))
+    (tmp_path / "import.json").write_bytes(b'{"error": null}')
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with _refused("import.json holds no error"):
+            transport.read_import_error(fd, max_json_bytes=100, owner=None)
+    finally:
+        os.close(fd)
+
+
+def _padded_npy(data: np.ndarray, total_header: int) -> bytes:
+    """A version 1.0 .npy whose header (magic included) is ``total_header`` bytes long."""
+    header = repr({"descr": data.dtype.str, "fortran_order": False, "shape": data.shape})
+    text = header.ljust(total_header - 10 - 1) + "\n"
+    prefix = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little")
+    return prefix + text.encode("latin1") + data.tobytes()
+
+
+def test_an_array_file_may_exceed_its_cap_by_a_header_of_4096_bytes_not_more(tmp_path):
+    data = np.zeros(1000, dtype=np.uint8)
+    fd = _folder(tmp_path, _ok(["x"]), {"x": _padded_npy(data, 4096)})
+    assert _read(fd, max_array_bytes=1000)[1]["x"].nbytes == 1000
+    fd = _folder(tmp_path, _ok(["x"]), {"x": _padded_npy(data, 4097)})
+    with _refused("0.x.npy has 5097 bytes, more than 5096"):
+        _read(fd, max_array_bytes=1000)
+
+
+@pytest.mark.needs_root
+def test_every_file_of_a_record_must_be_the_sandbox_users(tmp_path):
+    fd = _folder(tmp_path, _ok(["x"]), {"x": _npy(np.zeros(2))})
+    os.chown(tmp_path / "0.json", 54321, 54321)
+    with _refused("0.x.npy is not owned by the sandbox user"):
+        _read(fd, owner=54321)
+    os.chown(tmp_path / "0.x.npy", 54321, 54321)
+    assert _read(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY), owner=54321)[1]["x"].size == 2
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    import threading
+
+    os.mkfifo(tmp_path / "0.json")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    outcome: list = []
+
+    def read():
+        try:
+            _read(fd)
+        except TransportError as error:
+            outcome.append(str(error))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)
+    if reader.is_alive():  # opened without O_NONBLOCK: release it before failing
+        os.close(os.open(tmp_path / "0.json", os.O_WRONLY | os.O_NONBLOCK))
+    assert outcome == ["0.json is not a regular file"]
+
+
+def _lying_fstat(monkeypatch, size: int) -> None:
+    real = os.fstat
+
+    def lying(descriptor):
+        info = real(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            return info
+        values = list(info)
+        values[stat.ST_SIZE] = min(size, values[stat.ST_SIZE])
+        return os.stat_result(values)
+
+    monkeypatch.setattr(os, "fstat", lying)
+
+
+def test_a_growing_file_is_read_no_further_than_its_cap_plus_one(tmp_path, monkeypatch):
+    cap = 1 << 20  # one read's worth: the next byte is one more read
+    (tmp_path / "big").write_bytes(b"x" * (3 * cap))
+    _lying_fstat(monkeypatch, 1)
+    asked: list[int] = []
+    real_read = os.read
+
+    def counting(descriptor, n):
+        asked.append(n)
+        return real_read(descriptor, n)
+
+    monkeypatch.setattr(os, "read", counting)
+    for limit in (cap, cap + cap // 2, 100):
+        asked.clear()
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with _refused(f"big grew past {limit} bytes"):
+                transport.open_untrusted(fd, "big", limit, None)
+        finally:
+            os.close(fd)
+        assert sum(asked) == limit + 1
+
+
+def test_a_file_of_several_reads_is_read_whole(tmp_path):
+    array = np.arange(400_000, dtype=np.float64)  # 3.2 MB: four reads
+    fd = _folder(tmp_path, _ok(["x"]), {"x": _npy(array)})
+    _, arrays = _read(fd, max_array_bytes=4 << 20, max_record_bytes=8 << 20)
+    np.testing.assert_array_equal(arrays["x"], array)

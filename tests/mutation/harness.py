@@ -1,7 +1,8 @@
 """pytest plugin for the mutation run only (tests/mutation/run.py; never in the test suite).
 
-Probes do not depend on the mutated modules (checks, engine, report, transport): their results
-are memoised by their whole input (the source, every call, the limits, budgets and modules),
+Probes and extraction do not depend on the mutated modules (checks, engine, report,
+transport): their results are memoised by their whole input (the source or the file's bytes,
+every call, the limits, budgets and modules),
 so a mutant reruns the grader's parent side, not torch or the sandbox. mutmut forks every
 mutant from the process that ran the tests once, so each mutant finds the memo full. A mutant
 that changes what is probed misses the memo and runs the real thing.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -61,3 +63,29 @@ def pytest_configure(config):
 
     run_probes.memoised = True
     engine.run_probes = run_probes
+    _memoise_extraction(engine, inprocess)
+
+
+def _memoise_extraction(*modules) -> None:
+    """Extraction runs in a process of its own (about a second): memoised by the file's bytes."""
+    import autograder.extract as extract
+
+    real, extracted = extract.extract_submission, {}
+
+    def extract_submission(path, **kwargs):
+        try:
+            key = _digest(Path(path).read_bytes(), sorted(kwargs.items()))
+        except OSError:
+            return real(path, **kwargs)
+        if key not in extracted:
+            try:
+                extracted[key] = real(path, **kwargs)
+            except extract.ExtractError as error:
+                extracted[key] = error
+        found = extracted[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    for module in (extract, *modules):
+        module.extract_submission = extract_submission
