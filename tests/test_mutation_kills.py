@@ -1137,3 +1137,64 @@ def test_a_file_of_several_reads_is_read_whole(tmp_path):
     fd = _folder(tmp_path, _ok(["x"]), {"x": _npy(array)})
     _, arrays = _read(fd, max_array_bytes=4 << 20, max_record_bytes=8 << 20)
     np.testing.assert_array_equal(arrays["x"], array)
+
+
+# --- the training checks' words, on data the test chooses ----------------------------------------
+
+
+def _training_verdict(**data) -> str | None:
+    from autograder.checks.base import CheckContext, CheckFailed
+    from autograder.checks.training import judge_training
+    from autograder.goldens import load_goldens
+    from autograder.sandbox import ProbeResult
+
+    plain = {
+        "train_loss": [2.0, 1.5],
+        "val_loss": [1.8, 1.6],
+        "greedy_accuracy": 0.3,
+        "leaks_in_training": False,
+        "data_source": "official",
+        "pairs": [280, 200],
+    }
+    result = ProbeResult("train_causal", "2.2.2", "ok", {**plain, **data}, {}, None, 1.0)
+    ctx = CheckContext(results={"train_causal": result}, goldens=load_goldens())
+    try:
+        return judge_training(ctx, "train_causal")
+    except CheckFailed as failure:
+        return str(failure)
+
+
+WHERE = (
+    "8 epochs on 280 pairs of the official `pig_latin_small.txt`, in the given encoder-decoder "
+    "(the grader's attention in its encoder)"
+)
+
+
+def test_a_training_run_that_reports_too_little_is_named():
+    assert _training_verdict(train_loss=[]) == "the training run reported no train loss"
+    assert _training_verdict(val_loss=["x"]) == "the training run reported a malformed val loss"
+    assert _training_verdict(greedy_accuracy=None) == (
+        "the training run reported no greedy accuracy"
+    )
+    offline = _training_verdict(data_source="offline")
+    assert "280 pairs of the offline word pairs (this grader has no `pig_latin_small.txt`)" in (
+        offline
+    )
+    assert _training_verdict().startswith(f"Best validation loss 1.60 after {WHERE} (")
+
+
+def test_a_leak_names_all_its_evidence_exactly():
+    from autograder.goldens import load_goldens
+
+    limits = load_goldens().case("train_causal").facts["limits"]
+    verdict = _training_verdict(train_loss=[2.0, 0.5], leaks_in_training=True, greedy_accuracy=0.1)
+    assert verdict == (
+        "**leaks the future**: in training mode, changing later tokens changes the outputs at "
+        "earlier positions; its loss is implausibly low (last training loss 0.50, best "
+        f"validation loss 1.60; the reference's lowest: {limits['reference_train_min']:.2f} and "
+        f"{limits['reference_val_min']:.2f}) while its greedy translations get 10% of the "
+        f"characters right (the reference's: {limits['reference_greedy_min']:.0%}-"
+        f"{limits['reference_greedy_max']:.0%}), after {WHERE}. The model reads the characters it "
+        "must predict while it trains: does the mask apply in every mode (`self.training`), and "
+        "does no position mix with later ones?"
+    )
