@@ -1198,3 +1198,26 @@ def test_a_leak_names_all_its_evidence_exactly():
         "must predict while it trains: does the mask apply in every mode (`self.training`), and "
         "does no position mix with later ones?"
     )
+
+
+def test_a_stopped_training_run_names_its_step_and_epoch():
+    nan = {"reason": "nan", "step": 36}
+    assert _training_verdict(stopped=nan, steps_per_epoch=36) == (
+        f"**NaN**: the training loss is NaN or infinite from step 36 (epoch 1) on, in {WHERE}. "
+        "Look for a value that overflows or a `0 * inf` (an infinite mask multiplied instead of "
+        "filled in, say)."
+    )
+    assert "from step 37 (epoch 2) on" in _training_verdict(
+        stopped={"reason": "nan", "step": 37}, steps_per_epoch=36
+    )
+    for stopped, per_epoch in [({"reason": "nan", "step": 36}, None), ({"reason": "nan"}, 36)]:
+        step = stopped.get("step")
+        assert f"from step {step} (epoch ?) on" in _training_verdict(
+            stopped=stopped, steps_per_epoch=per_epoch
+        )
+    assert _training_verdict(stopped={"reason": "no_grad", "step": 1}, steps_per_epoch=36) == (
+        "**does not learn**: the loss of training step 1 has no gradient (it depends on no "
+        f"trainable parameter), so no weight can change ({WHERE}). Is forward run under "
+        "`torch.no_grad()`, or is its output detached?"
+    )
+    assert "after 8 epochs on ? pairs of the official" in _training_verdict(pairs=None)
