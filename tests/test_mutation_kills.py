@@ -1221,3 +1221,72 @@ def test_a_stopped_training_run_names_its_step_and_epoch():
         "`torch.no_grad()`, or is its output detached?"
     )
     assert "after 8 epochs on ? pairs of the official" in _training_verdict(pairs=None)
+
+
+def test_a_training_run_that_does_not_learn_or_goes_nan_is_named_exactly():
+    import math
+
+    assert _training_verdict(train_loss=[2.0, math.inf]) == (
+        f"**NaN**: the training loss is NaN or infinite in epoch 2 of {WHERE}."
+    )
+    assert _training_verdict(val_loss=[math.nan, 1.0]) == (
+        f"**NaN**: the validation loss is NaN or infinite in epoch 1 of {WHERE}."
+    )
+    verdict = _training_verdict(train_loss=[3.3, 3.2], val_loss=[3.3, 3.25])
+    assert verdict.startswith(
+        "**does not learn**: the loss never got below 2.90 (ln 30 = 3.40 is what a model that "
+        f"has learnt nothing scores): best validation loss 3.25 after {WHERE} (the reference's: "
+    )
+    assert verdict.endswith(
+        "Does forward return the logits themselves (no softmax), and do they depend on the weights?"
+    )
+    slow = _training_verdict(train_loss=[2.5, 2.2], val_loss=[2.6, 2.4])
+    assert slow.startswith(f"**learns too slowly**: best validation loss 2.40 after {WHERE} (")
+    assert _training_verdict(leaks_in_training=True).endswith(
+        f"earlier positions, after {WHERE}. The model reads the characters it must predict while "
+        "it trains: does the mask apply in every mode (`self.training`), and does no position mix "
+        "with later ones?"
+    )
+
+
+# --- the checks' helpers, on arrays the test chooses ----------------------------------------------
+
+
+def _context():
+    from autograder.checks.base import CheckContext
+    from autograder.goldens import load_goldens
+
+    return CheckContext(results={}, goldens=load_goldens())
+
+
+def test_a_shape_mismatch_says_both_shapes():
+    from autograder.checks.base import CheckFailed
+
+    with pytest.raises(CheckFailed, match=r"^the context has shape \(2, 3\); expected \(3, 2\)$"):
+        _context().expect_shape(np.zeros((2, 3)), (3, 2), what="the context")
+    _context().expect_shape(np.zeros((2, 3)), (2, 3), what="the context")
+
+
+def test_an_output_must_vary_across_batch_rows_not_only_within_them():
+    from autograder.checks.base import CheckFailed
+
+    ctx = _context()
+    same_rows = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    with pytest.raises(CheckFailed, match="it is the same for every batch row"):
+        ctx.expect_informative(same_rows, what="x")
+    with pytest.raises(CheckFailed, match="it is the same for every batch row"):
+        ctx.expect_informative(np.stack([same_rows, same_rows]), what="x")
+    with pytest.raises(CheckFailed, match=r"^x does not depend on the inputs \(it is constant\)"):
+        ctx.expect_informative(np.array(5.0), what="x")
+    ctx.expect_informative(np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 4.0]]), what="x")
+    ctx.expect_informative(np.array([1.0, 2.0]), what="x")
+
+
+def test_token_indices_are_named_and_strange_ones_marked():
+    from autograder.checks.decoder import _tokens
+
+    ctx = _context()
+    names = ctx.goldens.meta["vocabulary"]
+    last = len(names) - 1
+    assert _tokens(ctx, [0, 1, last]) == f"{names[0]} {names[1]} {names[last]}"
+    assert _tokens(ctx, [-1, last + 1, "a", 1.0]) == f"?-1 ?{last + 1} ?a ?1.0"
