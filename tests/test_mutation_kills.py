@@ -1089,9 +1089,12 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    reader.join(60)
-    if reader.is_alive():  # opened without O_NONBLOCK: release it before failing
+    reader.join(30)  # generous: the read returns at once unless open() waits for a writer
+    blocked = reader.is_alive()
+    if blocked:  # opened without O_NONBLOCK: release it before failing
         os.close(os.open(tmp_path / "0.json", os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(30)
+    assert not blocked, "open() waited for a writer on a FIFO"
     assert outcome == ["0.json is not a regular file"]
 
 
@@ -1290,3 +1293,50 @@ def test_token_indices_are_named_and_strange_ones_marked():
     last = len(names) - 1
     assert _tokens(ctx, [0, 1, last]) == f"{names[0]} {names[1]} {names[last]}"
     assert _tokens(ctx, [-1, last + 1, "a", 1.0]) == f"?-1 ?{last + 1} ?a ?1.0"
+
+
+def test_every_earlier_binding_is_named():
+    error = _error(ErrorKind.CRASH, None, "exited")
+    note = DroppedStatementNote("x, y = f()", ("x", "y"), error, ("x", "y"))
+    assert R.describe_note(note).endswith("; the earlier definition of `x`, `y` was graded instead")
+
+
+def test_a_loss_with_half_a_range_has_no_range():
+    from autograder.execution.model import LossReading
+
+    e = _execution(profile="full", losses=(LossReading("scaling", "a", 1.0, 0.5, None, 2),))
+    assert R.describe_execution(e)[-1] == "| a | 1.0000 | - | no range |"
+    e = _execution(profile="full", losses=(LossReading("scaling", "a", 1.0, None, 1.5, 2),))
+    assert R.describe_execution(e)[-1] == "| a | 1.0000 | - | no range |"
+
+
+def test_broken_cells_become_notes_with_their_place_and_names(tmp_path):
+    import nbformat
+
+    from autograder.engine import extraction_notes
+    from autograder.extract import extract_submission
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# title"),
+        nbformat.v4.new_code_cell("import math\n\n\ndef f(x):\n    return math.sqrt(x)"),
+        nbformat.v4.new_code_cell("x = 1\ndef g(:\n    return 2"),
+    ]
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, path)
+    module = extract_submission(path)
+    (broken,) = module.broken_cells
+    assert (broken.cell_index, broken.line) == (2, 2) and broken.message
+    assert extraction_notes(module)[0] == BrokenCellNote(2, 2, broken.message, broken.names)
+
+
+def test_gpu_devices_are_found_only_with_the_driver(tmp_path):
+    from autograder.sandbox.model import gpu_devices
+
+    for name in ("nvidia0", "nvidia1", "nvidia-uvm", "null"):
+        (tmp_path / name).touch()
+    assert gpu_devices(tmp_path) == ()
+    (tmp_path / "nvidiactl").touch()
+    assert gpu_devices(tmp_path) == tuple(
+        str(tmp_path / n) for n in ("nvidia-uvm", "nvidia0", "nvidia1", "nvidiactl")
+    )
