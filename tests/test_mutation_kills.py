@@ -1340,3 +1340,138 @@ def test_gpu_devices_are_found_only_with_the_driver(tmp_path):
     assert gpu_devices(tmp_path) == tuple(
         str(tmp_path / n) for n in ("nvidia-uvm", "nvidia0", "nvidia1", "nvidiactl")
     )
+
+
+# --- third round: the checks' machinery -----------------------------------------------------------
+
+
+def _spec(function):
+    return base.Check("2.2.1", "2.2.1/x", "A title", ("sdpa_3d",), function)
+
+
+def _run(function, **context):
+    from autograder.checks.base import CheckContext, run_check
+    from autograder.goldens import load_goldens
+
+    ctx = CheckContext(results={}, goldens=load_goldens(), **context)
+    return run_check(_spec(function), ctx, points=2.0, visibility="hidden")
+
+
+def test_run_check_records_each_outcome_exactly():
+    from autograder.goldens import GoldensError
+
+    def passes(ctx):
+        return None
+
+    def noted(ctx):
+        return "a note"
+
+    def unavailable(ctx):
+        ctx.probe("sdpa_3d")
+
+    def broken_goldens(ctx):
+        raise GoldensError("no case x")
+
+    def crashes(ctx):
+        raise KeyError("k")
+
+    fields = dict(check_id="2.2.1/x", question="2.2.1", title="A title", visibility="hidden")
+    assert _run(passes) == CheckResult(**fields, score=2.0, max_score=2.0, passed=True)
+    assert _run(noted).message == "a note"
+    assert _run(unavailable) == CheckResult(
+        **fields,
+        score=0.0,
+        max_score=2.0,
+        passed=False,
+        blocked=Blocked("sdpa_3d", "not_run", None),
+    )
+    assert _run(broken_goldens) == CheckResult(
+        **fields, score=0.0, max_score=2.0, passed=False, grader_error="no case x"
+    )
+    assert _run(crashes).grader_error == "KeyError: 'k'" and not _run(crashes).passed
+
+
+def test_a_check_sees_only_its_own_stand_ins_and_lowerings():
+    def substitutes(ctx):
+        ctx.substituted.add("2.2.1")
+        ctx.lowered.add("the context")
+
+    result = _run(substitutes, substituted={"9.9"}, lowered={"old"})
+    assert result.substituted == ("2.2.1",) and result.lowered is True
+    ctx = _context()
+    ctx.substituted.add("x")
+    ctx.lowered.add("y")
+    fresh = ctx.for_check()
+    assert (fresh.substituted, fresh.lowered) == (set(), set())
+
+
+def test_a_stand_in_replaces_only_a_failed_dependency():
+    from dataclasses import replace
+
+    from autograder.sandbox import ProbeResult
+
+    own = ProbeResult("decoder", "2.3.1", "ok", {"own": 1}, {}, None, 0.0)
+    standin = ProbeResult("decoder.standin", "2.3.1", "ok", {"own": 0}, {}, None, 0.0)
+    ctx = replace(_context(), results={"decoder": own, "decoder.standin": standin})
+    unrelated = replace(ctx, failed_questions=frozenset({"2.4.2"}))
+    assert unrelated.probe_for("decoder", "2.3.1") is own and unrelated.substituted == set()
+
+
+def test_expect_informative_words_and_edges():
+    from autograder.checks.base import CheckFailed
+
+    ctx = _context()
+    tail = "): this check needs a real implementation"
+    with pytest.raises(
+        CheckFailed, match=re.escape("x does not depend on the inputs (it is constant" + tail)
+    ):
+        ctx.expect_informative(np.ones((2, 2)), what="x")
+    with pytest.raises(CheckFailed, match=re.escape("it is the same for every batch row" + tail)):
+        ctx.expect_informative(np.array([[0.0, 1.0], [0.0, 1.0]]), what="x")
+    with pytest.raises(CheckFailed, match="it is constant"):
+        ctx.expect_informative(np.array([[0.0, 1e-9]]), what="x")  # spread of exactly 1e-9
+    with pytest.raises(CheckFailed, match="the same for every batch row"):
+        ctx.expect_informative(np.array([[0.0, 1.0], [1e-9, 1.0]]), what="x")
+    with pytest.raises(CheckFailed, match="the same for every batch row"):
+        ctx.expect_informative(np.array([[0.0, 1.0]] * 3), what="x")
+
+
+def test_expect_close_words_tolerances_and_lowering():
+    from autograder.checks.base import CheckFailed
+
+    ctx = _context()
+    with pytest.raises(CheckFailed, match=r"^the context has shape \(2,\); expected \(3,\)$"):
+        ctx.expect_close(np.zeros(2), np.zeros(3), what="the context")
+    with pytest.raises(CheckFailed, match=r"^NaN or infinite values in the context \(a softmax"):
+        ctx.expect_close(np.array([np.nan, 1.0]), np.ones(2), what="the context")
+    expected = np.array([1.0, -2.0])
+    with pytest.raises(CheckFailed) as failure:
+        ctx.expect_close(expected + [0.0, 0.5], expected, what="the context")
+    assert str(failure.value) == (
+        "mismatch in the context (largest difference from the reference 0.5; tolerance 1e-08 + "
+        "1e-06 x |expected|)"
+    )
+    ctx.expect_close(np.array([1000.0 * (1 + 5e-7)]), np.array([1000.0]), what="rtol")
+    with pytest.raises(CheckFailed):  # float64: 5e-7 absolute is past atol 1e-8
+        ctx.expect_close(np.array([5e-7]), np.array([0.0]), what="atol")
+    with pytest.raises(CheckFailed):  # float64: 5e-6 relative is past rtol 1e-6
+        ctx.expect_close(np.array([1.0 + 5e-6]), np.array([1.0]), what="float64")
+    assert ctx.lowered == set()
+    ctx.expect_close(np.array([1.0 + 5e-6], dtype=np.float32), np.array([1.0]), what="w32")
+    ctx.expect_close(np.array([5e-7], dtype=np.float32), np.array([0.0]), what="w32")
+    assert ctx.lowered == {"w32"}  # float32: rtol 1e-5, atol 2e-6
+
+
+def test_missing_attention_weights_are_named():
+    from autograder.checks import REGISTRY
+    from autograder.checks.base import CheckContext, run_check
+    from autograder.goldens import load_goldens
+    from autograder.sandbox import ProbeResult
+
+    goldens = load_goldens()
+    context = goldens.case("sdpa_3d").expected["context"]
+    result = ProbeResult("sdpa_3d", "2.2.1", "ok", {}, {"context": context}, None, 0.0)
+    ctx = CheckContext(results={"sdpa_3d": result}, goldens=goldens)
+    (spec,) = [c for c in REGISTRY if c.id == "2.2.1/rows-sum-to-one"]
+    checked = run_check(spec, ctx, points=1.0, visibility="visible")
+    assert checked.message == "forward returned no attention weights (the second returned value)"
