@@ -505,14 +505,21 @@ def test_a_check_change_rejudges_and_a_goldens_change_reprobes(graded, tmp_path,
     index = goldens / "index.json"
     index.write_text(json.dumps(json.loads(index.read_text()), indent=3))  # same cases
     config = replace(GraderConfig(), goldens=(goldens,))
+    before = _gradebook(copy)
+    old_digest = json.loads((copy / "s1" / "results.json").read_text())["extra_data"]["goldens"]
     summary = run_batch(
         BatchOptions(source=export, out=copy, config=config, only=("s2",), progress=False)
     )
-    assert summary.probed == 1  # only the one asked for; the others are not graded anew
-    assert (
-        json.loads((copy / "s2" / "results.json").read_text())["extra_data"]["goldens"]
-        != (json.loads((copy / "s1" / "results.json").read_text())["extra_data"]["goldens"])
-    )
+    # the one asked for, and every student graded before (their cached results no longer fit):
+    # the class's files keep everyone, under the new goldens
+    assert (summary.probed, summary.not_selected) == (4, 0)
+    assert _gradebook(copy).keys() == before.keys()
+    digests = {
+        json.loads((copy / s / "results.json").read_text())["extra_data"]["goldens"]
+        for s in before
+        if (copy / s / "results.json").is_file()
+    }
+    assert len(digests) == 1 and old_digest not in digests
 
 
 def test_only_regrades_the_students_named(graded, tmp_path):

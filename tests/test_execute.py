@@ -150,6 +150,12 @@ def test_the_machines_gpu_is_shown_unless_the_device_is_cpu(monkeypatch, device,
     assert limits.devices == (gpu if shown else ())
 
 
+@pytest.mark.parametrize(("device", "fraction"), [("cpu", None), ("auto", 0.25), ("cuda", 0.25)])
+def test_the_gpu_memory_cap_goes_with_every_device_that_may_use_a_gpu(device, fraction):
+    call = execution_run.execution_call(b"{}", ExecuteSettings(device=device), None)
+    assert call.kwargs["gpu_memory_fraction"] == fraction
+
+
 def test_an_explicit_data_dir_must_hold_the_course_files(tmp_path):
     with pytest.raises(ValueError, match="does not hold"):
         execution_run.find_data_dir(str(tmp_path))

@@ -57,7 +57,8 @@ class BatchSummary:
     from_cache: int
     """Submissions whose probes came from the cache (results or probes)."""
     not_selected: int
-    """Submissions left out by ``only`` and never graded before."""
+    """Submissions left out by ``only`` and never graded before (one graded before whose cached
+    result no longer fits the grader, goldens or limits is graded again)."""
     skipped: tuple[str, ...]
     """Input files that are not notebooks."""
     seconds: float

@@ -56,11 +56,23 @@ def _plan(
         unit = driver.unit(submission)
         if driver.from_cache(unit, force=selected and bool(driver.options.only)):
             cached += 1
-        elif selected:
+        elif selected or _graded_before(driver, submission):
             pending.setdefault(unit.probe, []).append(unit)
         else:
             left_out += 1
     return pending, cached, left_out
+
+
+def _graded_before(driver: Driver, submission: Submission) -> bool:
+    """Whether an earlier run wrote this submission's files: a submission ``--only`` leaves out
+    but whose cached result no longer fits (another grader, goldens or limits) is graded again,
+    so that the class's files keep every student who was in them."""
+    out = driver.options.out
+    return any(
+        (out / driver.folders[student.id] / "results.json").is_file()
+        for student in submission.students
+        if student.id in driver.folders
+    )
 
 
 def _template_fingerprints(template: Path | None) -> set[str]:

@@ -4,7 +4,7 @@
   the grader's session keyring, nor share one with other children of the same user.
 - A seccomp filter (``deny_keyrings``) that makes add_key, request_key and keyctl fail with
   EPERM: the *user* keyring of a uid outlives every process of it, so two submissions graded
-  one after the other as ``nobody`` could otherwise pass a message through it. No course code
+  one after the other as the same uid could otherwise pass a message through it. No course code
   needs a keyring. (Docker's default seccomp profile blocks the same calls.)
 
 System V IPC and POSIX message queues are cut by the child's own IPC namespace (``limits``).

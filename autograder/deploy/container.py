@@ -12,7 +12,7 @@ Secrets are kept from student code by ownership and modes, whether or not the sa
 namespaces: as root, this makes the source, the results folder, the metadata (earlier results
 include hidden tests' output) and the submission folder root-only before any student code
 runs, and ``setup.sh`` made the installed grader package root-only. The sandboxed child runs as
-``nobody`` and gets copies of the child-side package in its own workspace.
+an unprivileged uid of its own and gets copies of the child-side package in its own workspace.
 """
 
 from __future__ import annotations

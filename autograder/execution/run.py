@@ -80,7 +80,7 @@ def execution_call(notebook: bytes, settings: ExecuteSettings, data_dir: str | N
             "budget_s": settings.budget,
             "cell_timeout_s": settings.cell_timeout,
             "device": settings.device,
-            "gpu_memory_fraction": settings.gpu_share if settings.gpu else None,
+            "gpu_memory_fraction": settings.gpu_share if settings.device != "cpu" else None,
             "max_notebook_bytes": MAX_NOTEBOOK_BYTES,
         },
         arrays={"notebook": np.frombuffer(notebook, dtype=np.uint8)},

@@ -44,7 +44,8 @@ class ExecuteSettings:
     """RLIMIT_AS of the sandboxed child and of its kernel (each), in MiB."""
     gpu_share: float = 0.25
     """The share of one GPU an execution asks Ray for (``--ray``, device cuda) and the
-    fraction of the GPU's memory its kernel may allocate (device cuda)."""
+    fraction of the GPU's memory its kernel may allocate (device auto or cuda, when the machine
+    has a GPU)."""
     data_dir: str | None = None
     """The folder of the official course files, shown read-only to the child; None: found where
     the reference looks (``$NMT_DATA_DIR``, ``./data``, ``../shared/data``); without them the
