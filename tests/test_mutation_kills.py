@@ -1475,3 +1475,79 @@ def test_missing_attention_weights_are_named():
     (spec,) = [c for c in REGISTRY if c.id == "2.2.1/rows-sum-to-one"]
     checked = run_check(spec, ctx, points=1.0, visibility="visible")
     assert checked.message == "forward returned no attention weights (the second returned value)"
+
+
+def _check_with(check_id: str, case: str, question: str, data=None, arrays=None) -> CheckResult:
+    from dataclasses import replace
+
+    from autograder.checks import REGISTRY
+    from autograder.checks.base import run_check
+    from autograder.sandbox import ProbeResult
+
+    result = ProbeResult(case, question, "ok", data or {}, arrays or {}, None, 0.0)
+    ctx = replace(_context(), results={case: result})
+    (spec,) = [c for c in REGISTRY if c.id == check_id]
+    return run_check(spec, ctx, points=1.0, visibility="visible")
+
+
+def test_a_wrong_fit_and_a_wrong_prompt_are_worded():
+    from autograder.checks.decoder import _tokens
+    from autograder.markdown import inert
+
+    m = _context().facts("fit_linear_log")["m"]
+    found = _check_with("2.4.2/slope", "fit_linear_log", "2.4.2", {"m": m + 0.5, "c": 0.0})
+    assert found.message == (
+        f"m = {m + 0.5:.5g} is not the slope of the least-squares line of log10 y on log10 x for "
+        "the data given"
+    )
+    facts = _context().facts("generate_short")
+    none = _check_with("2.3.2/prompt", "generate_short", "2.3.2", {"calls": []})
+    assert none.message == "decoder_generate never called the model"
+    wrong = [facts["prompt"][1:], facts["prompt"]]
+    found = _check_with("2.3.2/prompt", "generate_short", "2.3.2", {"calls": wrong})
+    assert found.message == (
+        f"for the word {facts['word']!r} the first input your decoder_generate gave the model was "
+        f"{inert(_tokens(_context(), wrong[0]))}; compare it with the prompt question 2.3.2 "
+        "describes"
+    )
+
+
+def _causal(before: np.ndarray, after: np.ndarray) -> str:
+    from dataclasses import replace
+
+    from autograder.checks.base import CheckFailed
+    from autograder.sandbox import ProbeResult
+
+    arrays = {"context": before, "context_perturbed": after}
+    result = ProbeResult("causal", "2.2.2", "ok", {}, arrays, None, 0.0)
+    ctx = replace(_context(), results={"causal": result})
+    try:
+        ctx.expect_causal("causal", "context", what="the context")
+    except CheckFailed as failure:
+        return str(failure)
+    return "causal"
+
+
+def test_expect_causal_words_and_edges():
+    start = _context().facts("causal")["perturb_from"]
+    before = np.arange(2 * (start + 2) * 3, dtype=float).reshape(2, start + 2, 3)
+    after = before.copy()
+    after[:, start:] += 1.0
+    assert _causal(before, after) == "causal"
+    assert _causal(before, after[:, :-1]).startswith("the context has shape")
+    assert _causal(np.zeros_like(before), after).startswith("the context does not depend")
+    assert _causal(before, np.zeros_like(after)).startswith("the context does not depend")
+    assert _causal(before, before.copy()) == (
+        f"changing positions >= {start} did not change the context there either: it does not "
+        "depend on its inputs"
+    )
+    edge = before.copy()
+    edge[:, start:] = 0.0
+    moved = edge.copy()
+    moved[:, start:] = 1e-6  # later positions moved by exactly 1e-6: not enough
+    assert _causal(edge, moved).startswith(f"changing positions >= {start} did not change")
+    leaky = after.copy()
+    leaky[0, 0, 0] = before[0, 0, 0] + 1e-6  # an earlier position moved by exactly 1e-6
+    assert _causal(before, leaky).startswith(
+        f"changing only positions >= {start} moved the context at earlier positions"
+    )
