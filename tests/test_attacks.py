@@ -29,6 +29,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from autograder.batch import BatchOptions, run_batch
 from autograder.child.wire import encode_json
 from autograder.config import GraderConfig
 from autograder.engine import grade_submission
@@ -296,6 +297,47 @@ def test_an_attack_gains_nothing_sees_nothing_and_leaves_nothing(
         _, _, seen = grade(follower, tmp_path / "then", context, launcher)
         assert context.channel not in seen, "the next grading picked up what this one left"
         assert_nothing_left(private_tmp, context)
+
+
+@pytest.mark.slow
+def test_the_corpus_through_a_batch_gains_nothing_sees_nothing_and_leaves_nothing(
+    tmp_path, monkeypatch, private_tmp, planted, secrets, solution, context
+):
+    """The batch's own path: pool workers (spawned), their fork servers, the batch's input and
+    output folders hidden, the probes' blobs decoded and judged by the driver. Every notebook
+    attack of the corpus that runs with the default limits is one student of one class graded
+    with two jobs; each ends as it does alone, gains nothing, shows nothing secret (another
+    student's channel included: they run side by side) and leaves nothing behind."""
+    chosen = [a for a in attacks() if not a.expected.limits]
+    if os.geteuid() != 0:
+        chosen = [a for a in chosen if not a.expected.needs_root]
+    source = tmp_path / "class"
+    source.mkdir()
+    built = {}
+    for attack in chosen:
+        path = attack.build(tmp_path / "build" / attack.name, context)
+        if path.suffix == ".ipynb":
+            shutil.copy(path, source / f"{attack.name}.ipynb")
+            built[attack.name] = attack
+    assert len(built) >= 20
+    monkeypatch.setenv("TMPDIR", str(private_tmp))  # the spawned workers' temporary folder
+    out = tmp_path / "out"
+    summary = run_batch(BatchOptions(source=source, out=out, jobs=2, progress=False))
+    assert summary.statuses.get("error", 0) == 0 and summary.probed == len(built)
+    for name, attack in built.items():
+        results = strict_json((out / name / "results.json").read_bytes())
+        jsonschema.validate(results, SCHEMA)
+        visible = json.dumps(results, ensure_ascii=False) + "\n"
+        visible += (out / name / "feedback.md").read_bytes().decode("utf-8")
+        assert results["extra_data"]["status"] == attack.expected.status, name
+        honest = honest_score(attack, solution)
+        if attack.expected.score == "equal":
+            assert results["score"] == pytest.approx(honest), name
+        else:
+            assert results["score"] <= honest + 1e-9, name
+        leaked = sorted(s for s in secrets if s in visible)
+        assert leaked == [], f"{name}: secrets reached the student: {leaked[:5]}"
+    assert_nothing_left(private_tmp, context)
 
 
 @pytest.mark.slow
