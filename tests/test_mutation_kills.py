@@ -1551,3 +1551,110 @@ def test_expect_causal_words_and_edges():
     assert _causal(before, leaky).startswith(
         f"changing only positions >= {start} moved the context at earlier positions"
     )
+
+
+# --- the engine's other seams -------------------------------------------------------------------
+
+
+def test_placeholders_carry_the_rubric_or_nothing():
+    from autograder.checks import REGISTRY
+    from autograder.config import GraderConfig
+    from autograder.engine import _placeholder
+    from autograder.rubric import load_rubric
+
+    check = REGISTRY[0]
+    rubric = load_rubric(GraderConfig().rubric)
+    line = rubric.lines[check.id]
+    why = "not graded: the grader stopped before this check"
+    assert _placeholder(check, None) == CheckResult(
+        check.id, check.question, check.title, 0.0, 0.0, False, "visible", message=why
+    )
+    assert _placeholder(check, rubric) == CheckResult(
+        check.id, check.question, check.title, 0.0, line.points, False, line.visibility, why
+    )
+
+
+def test_probe_submission_passes_its_start_and_execution_on(tmp_path, monkeypatch):
+    from autograder import engine
+    from autograder.config import GraderConfig
+    from autograder.goldens import load_goldens
+    from tests.inprocess import SOLUTION
+
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("not a notebook")
+    unreadable = engine.probe_submission(
+        bad, goldens=load_goldens(), cases=set(), config=GraderConfig()
+    )
+    assert (unreadable.submission, unreadable.status, unreadable.notes) == (
+        "bad.ipynb",
+        "unreadable",
+        (),
+    )
+    assert unreadable.problem and (unreadable.results, unreadable.seconds) == ({}, 0.0)
+    seen = {}
+
+    def probe_module(module, name, **kwargs):
+        seen.update(kwargs, name=name)
+        return "probed"
+
+    def with_execution(*args):
+        seen["execution"] = args
+        return "executed"
+
+    monkeypatch.setattr(engine, "probe_module", probe_module)
+    monkeypatch.setattr(engine, "with_execution", with_execution)
+    config = GraderConfig()
+    got = engine.probe_submission(SOLUTION, goldens=load_goldens(), cases=set(), config=config)
+    assert got == "probed" and seen["name"] == SOLUTION.name
+    assert isinstance(seen["started"], float) and "execution" not in seen
+    got = engine.probe_submission(
+        SOLUTION, goldens=load_goldens(), cases=set(), config=config, execute="settings"
+    )
+    assert got == "executed"
+    assert seen["execution"] == ("probed", SOLUTION.read_bytes(), "settings", config)
+
+
+def test_assess_records_diagnoses_and_reads_the_execution_only_when_asked(monkeypatch):
+    from autograder import engine
+    from autograder.engine import EXECUTE_ID, Probed, assess
+    from autograder.goldens import load_goldens
+    from autograder.rubric import DEFAULT_RUBRIC, load_rubric
+
+    monkeypatch.setattr(engine, "judge", lambda *a, **k: [])
+    bug = Diagnosis("2.2.1", "SOFTMAX-WRONG-AXIS", "hint", None)
+    monkeypatch.setattr(engine, "diagnose", lambda *a: [bug, Diagnosis("2.2.2", None, None, None)])
+    monkeypatch.setattr(engine, "read_execution", lambda result, settings: (result, settings))
+    rubric, goldens = load_rubric(DEFAULT_RUBRIC), load_goldens()
+    for results, execute, expected in [
+        ({EXECUTE_ID: "ran"}, "settings", ("ran", "settings")),
+        ({EXECUTE_ID: "ran"}, None, None),
+        ({}, "settings", None),
+    ]:
+        report = GradingReport(submission="s")
+        probed = Probed("s", GradingStatus.GRADED, "", (), results, 0.0)
+        assess(report, probed, [], rubric=rubric, goldens=goldens, execute=execute)
+        assert report.extra["diagnoses"] == {"2.2.1": "SOFTMAX-WRONG-AXIS"}
+        assert report.execution == expected
+
+
+def test_cases_for_adds_only_what_deciding_stand_ins_needs():
+    from autograder.checks import REGISTRY
+    from autograder.engine import cases_for
+
+    (prompt,) = [c for c in REGISTRY if c.id == "2.3.2/prompt"]
+    (slope,) = [c for c in REGISTRY if c.id == "2.4.2/slope"]
+    assert cases_for([slope]) == set(slope.cases)
+    needed = cases_for([prompt])
+    assert set(prompt.cases) <= needed
+    assert not any(case in needed for case in slope.cases)
+
+
+def test_only_a_raise_of_not_implemented_error_makes_a_stub():
+    from autograder.engine import _stubs
+
+    source = (
+        "def stub():\n    raise NotImplementedError\n\n"
+        "def other():\n    raise ValueError('x')\n\n"
+        "def named():\n    return 'NotImplementedError'\n"
+    )
+    assert _stubs(source) == {"stub"}
