@@ -909,7 +909,7 @@ def test_probe_module_sends_the_plan_and_notes_what_stopped(monkeypatch):
     module = extract_submission(SOLUTION)
     last = statements(module.source)[-1]
     earlier = next(n for s in statements(module.source)[:-1] for n in s.binds)
-    config, goldens = GraderConfig(), load_goldens()
+    config, goldens = GraderConfig(launcher="a launcher"), load_goldens()
     seen = {}
 
     def result(case, question, kind):
@@ -1658,3 +1658,78 @@ def test_only_a_raise_of_not_implemented_error_makes_a_stub():
         "def named():\n    return 'NotImplementedError'\n"
     )
     assert _stubs(source) == {"stub"}
+
+
+def test_grade_submission_fills_every_field_of_the_report(tmp_path, monkeypatch):
+    import time
+
+    from autograder import __version__, engine
+    from autograder.cases import SEED
+    from autograder.engine import EXECUTE_ID, Probed, grade_submission
+    from autograder.goldens import load_goldens
+    from autograder.rubric import DEFAULT_RUBRIC, load_rubric
+    from autograder.sandbox import ProbeResult
+    from tests.inprocess import SOLUTION
+
+    seen = {}
+    execution = _full_execution()
+    timed = ProbeResult("sdpa_3d", "2.2.1", "ok", {}, {}, None, 0.12345)
+    ran = ProbeResult(EXECUTE_ID, "", "ok", {}, {}, None, 1.0)
+
+    def probe_submission(path, **kwargs):
+        seen.update(kwargs)
+        results = {"sdpa_3d": timed, EXECUTE_ID: ran}
+        return Probed(Path(path).name, GradingStatus.GRADED, "", (), results, 0.0)
+
+    monkeypatch.setattr(engine, "probe_submission", probe_submission)
+    monkeypatch.setattr(engine, "read_execution", lambda result, settings: execution)
+    began = time.perf_counter()
+    report = grade_submission(SOLUTION, out_dir=tmp_path, public_only=True, execute="settings")
+    took = time.perf_counter() - began
+    assert seen["execute"] == "settings" and report.execution == execution
+    assert report.submission == SOLUTION.name
+    assert report.title == load_rubric(DEFAULT_RUBRIC).title
+    assert report.extra["seeds"] == {"goldens": SEED}
+    assert report.extra["grader_version"] == __version__
+    assert report.extra["goldens"] == load_goldens().digest
+    assert report.extra["timings"]["probes"] == {"sdpa_3d": 0.123, EXECUTE_ID: 1.0}
+    assert 0 <= report.extra["timings"]["total_s"] <= round(took, 3) + 0.001
+    assert 0 <= report.seconds <= took
+    assert "(public checks)" in (tmp_path / "feedback.md").read_text()
+
+    def crash(*args, **kwargs):
+        raise ValueError("no sandbox")
+
+    monkeypatch.setattr(engine, "probe_submission", crash)
+    failed = grade_submission(SOLUTION, out_dir=tmp_path)
+    assert failed.problem == "ValueError: no sandbox"
+
+    def unwritable(*args, **kwargs):
+        raise TypeError("cannot render")
+
+    monkeypatch.setattr(engine, "write_reports", unwritable)
+    grade_submission(SOLUTION, out_dir=tmp_path)
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert "(`TypeError: cannot render`)" in written["output"]
+
+
+def test_an_unknown_question_is_named_with_the_known_ones():
+    from autograder.engine import check_questions
+    from autograder.manifest import BY_NUMBER
+
+    with pytest.raises(ValueError) as error:
+        check_questions(["9.9", "8.8", "2.2.1"])
+    assert str(error.value) == (
+        "no autograded question 8.8, 9.9; the autograded questions are " + ", ".join(BY_NUMBER)
+    )
+
+
+def test_a_hidden_checks_placeholder_keeps_its_visibility():
+    from autograder.checks import REGISTRY
+    from autograder.engine import _placeholder
+    from autograder.rubric import DEFAULT_RUBRIC, load_rubric
+
+    rubric = load_rubric(DEFAULT_RUBRIC)
+    hidden = [c for c in REGISTRY if rubric.line(c).visibility != "visible"]
+    assert hidden, "the default rubric hides no check: this test would prove nothing"
+    assert _placeholder(hidden[0], rubric).visibility == rubric.line(hidden[0]).visibility
