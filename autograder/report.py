@@ -428,7 +428,7 @@ def render_feedback(report: GradingReport, *, public_only: bool = False) -> str:
                 f"- **{mark}** {result.title} ({result.score:g}/{result.max_score:g}){hidden}"
             )
             if not result.passed or result.message or result.substituted or result.lowered:
-                lines += [f"  {line}" for line in check_output(result).splitlines()]
+                lines += [f"  {line}" if line else "" for line in check_output(result).splitlines()]
     if report.execution is not None:
         lines += ["", "## Notebook execution (no points)", ""]
         lines += describe_execution(report.execution)
@@ -456,7 +456,9 @@ def render_terminal(report: GradingReport, *, public_only: bool = True) -> str:
         lines += [head, *diagnosis]
         for result in failed:
             lines.append(f"     - {result.title} [{result.score:g}/{result.max_score:g}]")
-            lines += [f"         {line}" for line in check_output(result).splitlines()]
+            lines += [
+                f"         {line}" if line else "" for line in check_output(result).splitlines()
+            ]
     if report.execution is not None:
         lines.append(execution_line(report.execution))
     total = sum(c.score for c in shown)

@@ -359,7 +359,7 @@ two axes swapped.
 
 - **PASS** the fit (4/4) *(hidden until the due date)*
   close *enough*
-{indent}
+
   (Compared in float32, because your code runs only in float32; the tolerance is the one \
 float32 rounding needs.)
 """
@@ -367,7 +367,7 @@ float32 rounding needs.)
 
 def test_feedback_is_exact():
     failed = _report(status=GradingStatus.ERROR, problem="boom")
-    assert R.render_feedback(failed) == FEEDBACK.format(**_titles(), indent="  ")
+    assert R.render_feedback(failed) == FEEDBACK.format(**_titles())
     public = R.render_feedback(_report(), public_only=True)
     assert "Score: **2 / 4** (public checks)\n" in public
     assert "2.2.2" not in public and "The autograder itself failed" not in public
@@ -986,7 +986,7 @@ def test_feedback_explains_a_pass_that_has_something_to_say():
     assert lines[lines.index("- **PASS** quiet (2/2)") + 1] == "- **PASS** with a note (2/2)"
     assert lines[lines.index("- **PASS** with a note (2/2)") + 1] == "  a *note*"
     after = lines[lines.index("- **PASS** stand-in (2/2)") + 1 :]
-    assert after[:2] == ["  passed", "  "] and after[2].startswith("  (Graded with the course's")
+    assert after[:2] == ["  passed", ""] and after[2].startswith("  (Graded with the course's")
 
 
 def test_a_report_with_only_visible_checks_has_no_hidden_total():
