@@ -39,7 +39,13 @@ from autograder.config import GraderConfig
 from autograder.engine import Probed, grade_submission
 from autograder.extract import Dropped, Location
 from autograder.goldens import GOLDENS_DIR
-from autograder.outcome import BrokenCellNote, GradingStatus, StoppedNote, UndefinedNameNote
+from autograder.outcome import (
+    BrokenCellNote,
+    DroppedStatementNote,
+    GradingStatus,
+    StoppedNote,
+    UndefinedNameNote,
+)
 from autograder.sandbox import ErrorKind, ProbeError, ProbeResult, SandboxLimits
 from autograder.sandbox.process import Child
 
@@ -116,6 +122,7 @@ def _probed() -> Probed:
         UndefinedNameNote("device", ("ScaledDotAttention",), dropped),
         UndefinedNameNote("math", ("f",), None),
         StoppedNote("2.3.4", stopped),
+        DroppedStatementNote("class A:", ("A", "B"), stopped, ("A",)),
     )
     return Probed("nmt.ipynb", GradingStatus.GRADED, "", notes, results, 3.5)
 

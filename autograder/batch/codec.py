@@ -120,6 +120,7 @@ def _note(note: Note) -> dict[str, Any]:
             "code": note.code,
             "binds": list(note.binds),
             "error": _error(note.error),
+            "earlier": list(note.earlier),
         }
     raise CodecError(f"unknown note {note!r}")
 
@@ -231,7 +232,8 @@ def _read_note(data: dict[str, Any]) -> Note:
         error = _read_error(data["error"])
         if error is None:
             raise CodecError("a dropped statement's note without its error")
-        return DroppedStatementNote(str(data["code"]), tuple(data["binds"]), error)
+        earlier = tuple(str(n) for n in data.get("earlier", ()))
+        return DroppedStatementNote(str(data["code"]), tuple(data["binds"]), error, earlier)
     raise CodecError(f"unknown note kind {kind!r}")
 
 
